@@ -21,7 +21,7 @@ def cmd_run(args) -> int:
 
     out = run_suite(args.suite, out=args.out, methods=_csv_list(args.methods), metric_names=_csv_list(args.metrics),
                     data_root=args.data_root, resume=args.resume, fresh=args.fresh, convention=args.convention,
-                    argv=args.argv)
+                    jobs=args.jobs, argv=args.argv)
     print(f"wrote {out / 'index.html'}")
     return 0
 
@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--convention", default="default", help="metric convention: default, cddfuse, vifb")
     run.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished cells")
     run.add_argument("--fresh", action="store_true", help="start over; the previous run folder is kept beside it")
+    run.add_argument("--jobs", type=int, default=1, help="worker processes (pairs run in parallel)")
     run.set_defaults(func=cmd_run)
 
     fuse = sub.add_parser("fuse", help="fuse one pair of images")

@@ -26,6 +26,12 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_regress(args) -> int:
+    from bench.regression import check_suite
+
+    return check_suite(args.suite, update=args.update, data_root=args.data_root, rtol=args.rtol, jobs=args.jobs)
+
+
 def cmd_fuse(args) -> int:
     from pathlib import Path
 
@@ -131,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fresh", action="store_true", help="start over; the previous run folder is kept beside it")
     run.add_argument("--jobs", type=int, default=1, help="worker processes (pairs run in parallel)")
     run.set_defaults(func=cmd_run)
+
+    reg = sub.add_parser("regress", help="check a suite's mean scores against its committed baseline")
+    reg.add_argument("--suite", default="quick")
+    reg.add_argument("--update", action="store_true", help="rewrite the baseline with the current scores")
+    reg.add_argument("--data-root")
+    reg.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance in the worse direction")
+    reg.add_argument("--jobs", type=int, default=1)
+    reg.set_defaults(func=cmd_regress)
 
     fuse = sub.add_parser("fuse", help="fuse one pair of images")
     fuse.add_argument("a")

@@ -56,8 +56,14 @@ def stretch_levels(x: np.ndarray) -> np.ndarray:
         return x.copy()
     if hi == lo:  # MATLAB gives 0/0 = NaN here; a constant image carries one grey level
         return np.zeros_like(x)
-    # MATLAB round = half away from zero; values are >= 0 here
-    return np.floor((x - lo) / (hi - lo) * 255.0 + 0.5)
+    return matlab_round((x - lo) / (hi - lo) * 255.0)
+
+
+def matlab_round(y: np.ndarray) -> np.ndarray:
+    """MATLAB ``round`` (half away from zero) for y >= 0, exact: floor(y + 0.5) is not, because
+    y + 0.5 can round up in floating point when y is just below a half."""
+    r = np.floor(y)
+    return r + (y - r >= 0.5)
 
 
 # -------------------------------------------------------------------------------------- histograms

@@ -164,9 +164,10 @@ def peak_signal_to_noise_ratio(a, b, f, *, convention="default"):
         with np.errstate(divide="ignore"):
             return float(20 * np.log10(255.0 / np.sqrt(m)))
     mse = mean_squared_error(a, b, f)
+    if mse == 0:
+        return float("inf")
     peak = z.max() if convention == "cddfuse" else 255.0
-    with np.errstate(divide="ignore"):
-        return float(10 * np.log10(peak * peak / mse))
+    return float(10 * np.log10(peak * peak / mse))
 
 
 @register_metric("CC", higher_is_better=True, value_range=(-1, 1), conventions=ALL)

@@ -59,6 +59,7 @@ __all__ = [
     "COLOUR_MODALITIES",
     "TISSUES",
     "phantom_anatomy",
+    "slice_level",
     "phantom_slice",
     "phantom_pair",
     "render",
@@ -82,9 +83,9 @@ FIELD_OF_VIEW_MM = 220.0
 _INTENSITY = {
     #            air   skin  fat   bone  marrow csf   gm    wm    deep  oedema rim   necro vessel choroid
     # T1 + gadolinium: WM > GM > CSF; fat, marrow, enhancing rim, vessels and choroid plexus bright.
-    "MR-T1-Gad": (0.0, 0.36, 0.95, 0.04, 0.70, 0.09, 0.42, 0.62, 0.47, 0.32, 1.00, 0.15, 0.90, 0.80),
+    "MR-T1-Gad": (0.0, 0.36, 0.95, 0.04, 0.70, 0.09, 0.42, 0.62, 0.50, 0.32, 1.00, 0.15, 0.90, 0.80),
     # T2: CSF > oedema/necrosis > GM > WM; cortical bone and flowing blood are signal voids.
-    "MR-T2": (0.0, 0.26, 0.58, 0.03, 0.40, 1.00, 0.62, 0.36, 0.46, 0.82, 0.58, 0.92, 0.05, 0.55),
+    "MR-T2": (0.0, 0.22, 0.50, 0.03, 0.24, 1.00, 0.62, 0.36, 0.46, 0.82, 0.58, 0.92, 0.05, 0.55),
     # Proton density: low contrast, CSF > GM > WM (mobile proton density 1.0 > 0.8 > 0.7).
     "MR-PD": (0.0, 0.50, 0.86, 0.04, 0.62, 0.80, 0.68, 0.57, 0.64, 0.80, 0.70, 0.82, 0.12, 0.68),
     # CT in HU: fat -90, CSF 6, oedema 16, WM 26, GM 39, blood 58, calcified choroid 150, bone 1600.
@@ -96,17 +97,17 @@ _INTENSITY = {
 }
 
 # Point-spread functions as Gaussian standard deviations in mm (FWHM = 2.355 sigma):
-# MR and CT about 1 mm FWHM, PET about 6.5 mm, SPECT about 11 mm.
-_PSF_SIGMA_MM = {"MR-T1-Gad": 0.45, "MR-T2": 0.45, "MR-PD": 0.45, "CT": 0.5, "PET": 2.8, "SPECT": 4.7}
+# MR and CT about 1 mm FWHM, PET about 6.5 mm, SPECT about 9 mm.
+_PSF_SIGMA_MM = {"MR-T1-Gad": 0.45, "MR-T2": 0.45, "MR-PD": 0.45, "CT": 0.5, "PET": 2.8, "SPECT": 3.8}
 # Rician noise sigma on the [0, 1] MR display scale.
-_MR_NOISE = {"MR-T1-Gad": 0.016, "MR-T2": 0.018, "MR-PD": 0.015}
+_MR_NOISE = {"MR-T1-Gad": 0.013, "MR-T2": 0.014, "MR-PD": 0.012}
 _MR_TEXTURE = 0.035
-_CT_WINDOW_LEVEL_HU, _CT_WINDOW_WIDTH_HU, _CT_NOISE_HU = 45.0, 200.0, 5.0
+_CT_WINDOW_LEVEL_HU, _CT_WINDOW_WIDTH_HU, _CT_NOISE_HU = 45.0, 120.0, 3.0
 # Expected counts per 256-grid pixel at the brightest activity (scaled with pixel area).
-_COUNTS_AT_256 = {"PET": 90.0, "SPECT": 45.0}
+_COUNTS_AT_256 = {"PET": 60.0, "SPECT": 25.0}
 _RECON_SIGMA_MM = {"PET": 1.2, "SPECT": 1.8}
 # Where the 99.5th percentile of the noise-free activity lands on the colour scale.
-_DISPLAY_PEAK = {"PET": 0.80, "SPECT": 0.70}
+_DISPLAY_PEAK = {"PET": 0.74, "SPECT": 0.74}
 
 # Colour maps as (position, RGB) control points, sampled from the Harvard Whole Brain Atlas
 # PET (black-blue-green-yellow-red-magenta) and SPECT (black-teal-violet-pink-orange-white) images.
@@ -125,7 +126,7 @@ _PALETTES = {"PET": PET_PALETTE, "SPECT": SPECT_PALETTE}
 _LEVEL_LOW, _LEVEL_HIGH, _LEVEL_WIDEST = 0.22, 0.88, 0.30
 _GOLDEN = 0.6180339887498949
 # Angle table on which functions of the polar angle are evaluated once, then interpolated.
-_ANGLES = np.linspace(-np.pi, np.pi, 2049)
+_ANGLES = np.linspace(-np.pi, np.pi, 8193)
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,9 +213,17 @@ def slice_level(index: int) -> float:
 
 
 def _smooth_field(rng, size: int, cells: int) -> np.ndarray:
-    """Zero-mean, unit-amplitude smooth random field: ``cells x cells`` normals, cubic upsampling."""
+    """Smooth random field of about unit amplitude with a correlation length of ``size / cells``.
+
+    A ``cells x cells`` grid of standard normals is interpolated with Gaussian radial basis
+    weights, separably (two small matrix products, much cheaper than spline zooming).
+    """
     coarse = rng.normal(0.0, 1.0, (cells, cells))
-    return ndimage.zoom(coarse, size / cells, order=3, mode="reflect", grid_mode=True)[:size, :size]
+    centres = (np.arange(cells) + 0.5) / cells
+    pixels = (np.arange(size) + 0.5) / size
+    weights = np.exp(-0.5 * ((pixels[:, None] - centres[None, :]) * cells / 0.85) ** 2)
+    weights /= np.sqrt((weights ** 2).sum(axis=1, keepdims=True))
+    return weights @ coarse @ weights.T
 
 
 class _Grid:
@@ -272,15 +281,18 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     r = np.hypot(x, y)
     theta = np.arctan2(y, x)
 
+    # Nearest entry of the angle table (steps of 0.8 mrad, under 0.1 mm at the scalp).
+    angle_slot = np.rint((theta + np.pi) * ((len(_ANGLES) - 1) / (2 * np.pi))).astype(np.intp)
+
     def polar(table):
         """Evaluate a function of angle, tabulated on _ANGLES, at every pixel."""
-        return np.interp(theta, _ANGLES, table)
+        return table[angle_slot]
 
     # ---- head outline and its layers (polar: radius as a function of angle) ---------------
     section = np.sqrt(max(1.0 - ((level - _LEVEL_WIDEST) / 0.78) ** 2, 0.05))
     head_scale = rng.uniform(0.93, 1.05)
-    head_ax, head_ay = 78.0 * head_scale * section, 97.0 * head_scale * section ** 0.8
-    shape_amp, shape_phase = rng.normal(0, 0.012, 4), rng.uniform(0, 2 * np.pi, 4)
+    head_ax, head_ay = 80.0 * head_scale * section, 99.0 * head_scale * section ** 0.8
+    shape_amp, shape_phase = rng.normal(0, 0.007, 4), rng.uniform(0, 2 * np.pi, 4)
     fat_base, skull_base = rng.uniform(2.0, 3.2), rng.uniform(4.5, 6.0)
     atrophy = rng.uniform(0.0, 1.0)
     skin_mm, sas_mm = 1.3, 1.4 + 1.2 * atrophy
@@ -325,7 +337,7 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
 
     # ---- cortex: gyri and sulci in polar coordinates around the head centre ----------------
     perimeter = 2 * np.pi * np.sqrt(0.5 * (brain_ax ** 2 + brain_ay ** 2))
-    n_gyri = max(int(round(perimeter / rng.uniform(14.0, 17.0))), 8)
+    n_gyri = max(int(round(perimeter / rng.uniform(16.0, 19.0))), 8)
     n_harm = 16
     fold_table = _harmonics(_ANGLES, rng.normal(0, 1, n_harm) * 2.0 / np.arange(1, n_harm + 1) ** 0.7,
                             rng.uniform(0, 2 * np.pi, n_harm))
@@ -336,26 +348,29 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     sulcus_index = np.round(psi / (2 * np.pi))
     offset = psi - 2 * np.pi * sulcus_index  # 0 on a sulcus, +-pi on a gyral crown
     arc_mm = np.abs(offset) / n_gyri * np.maximum(r, 1.0)  # distance from the sulcus line
-    sulcal_depths = rng.uniform(0.3, 1.0, 97) * 15.0 * section ** 0.5
+    sulcal_depths = rng.uniform(0.35, 1.0, 97) * 14.0 * section ** 0.5
     sin_t = np.sin(theta)
     # Deep lateral (Sylvian) fissure at low levels, slightly anterior of the coronal plane.
     sylvian = _bump(level, 0.1, 0.5) * np.exp(-((sin_t + 0.2) / 0.22) ** 2)
     sulcal_depth = sulcal_depths[sulcus_index.astype(np.int64) % 97] * (1 + 1.0 * sylvian)
-    cortex_mm = rng.uniform(3.4, 4.2)
+    cortex_mm = rng.uniform(4.2, 5.2)
     sulcus_half = 0.4 + 0.5 * atrophy + 0.6 * np.exp(-np.clip(depth, 0, None) / 1.5)
     sulcus_sdf = np.minimum(sulcus_half - arc_mm, sulcal_depth - depth)
 
     # Interhemispheric fissure: deep in front of and behind the corpus callosum, complete above it.
     fissure_half = 0.6 + 0.6 * atrophy
-    gap_mm = 0.55 * (1 - np.clip((level - 0.62) / 0.13, 0, 1)) * brain_ay
+    gap_mm = 0.55 * (1 - np.clip((level - 0.5) / 0.12, 0, 1)) * brain_ay
     abs_mid = np.abs(wx)  # follows the midline shift
     fissure_sdf = np.minimum(fissure_half - abs_mid, np.abs(wy) - gap_mm)
 
     gm_sdf = np.minimum(depth, np.minimum(-sulcus_sdf, -fissure_sdf))
-    # White matter lies below the cortex, and either away from a sulcus (the gyral core) or
-    # below the sulcal fundus; the corners are rounded as real gyral cores are.
-    gyral_core = _smooth_min(cortex_mm + sulcus_half - arc_mm, sulcal_depth + cortex_mm - depth, 1.5)
-    wm_sdf = _smooth_min(depth - cortex_mm, -gyral_core, 1.5)
+    # White matter starts one cortical thickness below the crown of a gyrus and one below the
+    # fundus of a sulcus; in between, its boundary follows (1 + cos offset) / 2, which gives
+    # the tapering white-matter cores of real gyri. Above the fundus it also keeps a cortical
+    # thickness away from the sulcus sideways.
+    fundus_share = 0.5 + 0.5 * np.cos(offset)
+    beside_sulcus = np.maximum(arc_mm - (cortex_mm + sulcus_half), depth - (sulcal_depth + cortex_mm))
+    wm_sdf = _smooth_min(depth - cortex_mm - sulcal_depth * fundus_share, beside_sulcus, 1.5)
     # ... and away from the grey matter lining the interhemispheric fissure.
     wm_sdf = np.minimum(wm_sdf, np.maximum(abs_mid - (fissure_half + cortex_mm), (gap_mm - cortex_mm) - np.abs(wy)))
 
@@ -386,7 +401,7 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
             if r0 + r1 <= 0.3:
                 continue
             capsule = _tapered_capsule_sdf(iwx, iwy, at(s * u0, v0), at(s * u1, v1), r0 * vent_scale, r1 * vent_scale)
-            ventricle_local = -_smooth_min(-ventricle_local, -capsule, 2.0)
+            ventricle_local = np.maximum(ventricle_local, capsule)
     # Septum pellucidum between the two lateral ventricles.
     ventricle_local = np.minimum(ventricle_local, np.abs(iwx) - 0.7)
     g_third = _bump(level, 0.12, 0.45)
@@ -405,7 +420,7 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
                                                                              3.2 * g_atrium))
 
     # ---- lesion tissues (in a window around it) -----------------------------------------------
-    oedema_reach = lesion_r * rng.uniform(1.8, 2.6)
+    oedema_reach = lesion_r * rng.uniform(1.5, 2.2)
     around = grid.window(lesion_x, lesion_y, 1.5 * oedema_reach + 4.0)
     angle_l = np.arctan2(ly[around], lx[around])
     dist_l = lesion_dist[around]
@@ -419,7 +434,9 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     rim_mm = np.clip(lesion_r * rng.uniform(0.15, 0.28) * (1 + rim_shape), 1.2, None)
     core_sdf[around] = lesion_sdf[around] - rim_mm
     # Vasogenic oedema fades gradually (over about 6 mm) rather than at a sharp edge.
-    oedema_cover[around] = np.clip(0.5 + (oedema_reach * oedema_shape - dist_l) / 6.0, 0.0, 1.0)
+    # The falx stops it at the midline.
+    oedema_cover[around] = (np.clip(0.5 + (oedema_reach * oedema_shape - dist_l) / 6.0, 0.0, 1.0)
+                            * _coverage(side * wx[around] - fissure_half, pixel_mm))
 
     # ---- vessels --------------------------------------------------------------------------
     # Superior sagittal sinus against the inner table at the posterior midline (and anteriorly
@@ -445,7 +462,7 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
         ("necrosis", cover(core_sdf)),
         ("tumour_rim", cover(lesion_sdf)),
         ("csf", cover(ventricle_sdf)),
-        ("deep_gm", cover(deep_sdf)),
+        ("deep_gm", _coverage(deep_sdf, max(pixel_mm, 2.5))),  # nuclei have blurred edges
         ("wm", cover(wm_sdf)),
         ("gm", cover(gm_sdf)),
         ("csf", cover(head["skull_in"] - r)),
@@ -539,10 +556,10 @@ def render(modality: str, fractions: dict[str, np.ndarray], *, seed: int = 0, in
     * MR: signal times a smooth coil-sensitivity bias field (+-6 %), Gaussian PSF of 1 mm FWHM,
       then Rician magnitude noise ``|S + n1 + i n2|`` with ``n1, n2 ~ N(0, sigma^2)``
       (Gudbjartsson & Patz 1995).
-    * CT: Hounsfield units, 1.2 mm FWHM PSF, spatially correlated Gaussian noise of 5 HU
+    * CT: Hounsfield units, 1.2 mm FWHM PSF, spatially correlated Gaussian noise of 3 HU
       (filtered-back-projection noise is correlated over about a pixel), displayed in a
-      brain window (level 45 HU, width 200 HU), so bone saturates and fat is black.
-    * PET / SPECT: activity blurred by the system PSF (6.5 / 11 mm FWHM), Poisson counts,
+      brain window (level 45 HU, width 120 HU), so bone saturates and fat is black.
+    * PET / SPECT: activity blurred by the system PSF (6.5 / 9 mm FWHM), Poisson counts,
       a reconstruction smoothing filter, display scaling that puts the 99.5th percentile of the
       noise-free activity at a fixed point of the colour scale, then the Harvard atlas colour map.
     """
@@ -569,7 +586,7 @@ def render(modality: str, fractions: dict[str, np.ndarray], *, seed: int = 0, in
 
     if modality == "CT":
         hu = ndimage.gaussian_filter(signal, psf, mode="nearest")
-        grain = ndimage.gaussian_filter(rng.normal(0.0, 1.0, hu.shape), 0.7)
+        grain = ndimage.gaussian_filter(rng.normal(0.0, 1.0, hu.shape), 1.0)
         hu = hu + grain * (_CT_NOISE_HU / grain.std())
         low = _CT_WINDOW_LEVEL_HU - _CT_WINDOW_WIDTH_HU / 2
         return np.clip((hu - low) / _CT_WINDOW_WIDTH_HU, 0.0, 1.0).astype(np.float32)

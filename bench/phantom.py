@@ -90,24 +90,24 @@ _INTENSITY = {
     "MR-PD": (0.0, 0.50, 0.86, 0.04, 0.62, 0.80, 0.68, 0.57, 0.64, 0.80, 0.70, 0.82, 0.12, 0.68),
     # CT in HU: fat -90, CSF 6, oedema 16, WM 26, GM 39, blood 58, calcified choroid 150, bone 1600.
     "CT": (-1000.0, 45.0, -90.0, 1600.0, 500.0, 6.0, 39.0, 26.0, 36.0, 16.0, 31.0, 14.0, 58.0, 150.0),
-    # FDG PET: GM 1, WM 0.32, hypermetabolic rim 1.45, photopenic necrosis, little scalp uptake.
-    "PET": (0.0, 0.04, 0.02, 0.02, 0.03, 0.04, 1.00, 0.32, 0.92, 0.22, 1.45, 0.08, 0.35, 0.30),
-    # HMPAO SPECT perfusion: GM = deep GM 1, WM 0.45, some scalp perfusion, perfused tumour rim.
-    "SPECT": (0.0, 0.24, 0.12, 0.10, 0.18, 0.05, 1.00, 0.45, 1.00, 0.32, 0.80, 0.08, 0.50, 0.40),
+    # FDG PET: GM 1, WM 0.35, hypermetabolic rim 1.45, photopenic necrosis, little scalp uptake.
+    "PET": (0.0, 0.04, 0.02, 0.02, 0.03, 0.04, 1.00, 0.35, 0.92, 0.22, 1.45, 0.08, 0.35, 0.30),
+    # HMPAO SPECT perfusion: GM = deep GM 1, WM 0.40, some scalp perfusion, perfused tumour rim.
+    "SPECT": (0.0, 0.24, 0.12, 0.10, 0.18, 0.05, 1.00, 0.40, 1.00, 0.32, 0.80, 0.08, 0.50, 0.40),
 }
 
 # Point-spread functions as Gaussian standard deviations in mm (FWHM = 2.355 sigma):
 # MR and CT about 1 mm FWHM, PET about 6.5 mm, SPECT about 9 mm.
 _PSF_SIGMA_MM = {"MR-T1-Gad": 0.45, "MR-T2": 0.45, "MR-PD": 0.45, "CT": 0.5, "PET": 2.8, "SPECT": 3.8}
 # Rician noise sigma on the [0, 1] MR display scale.
-_MR_NOISE = {"MR-T1-Gad": 0.013, "MR-T2": 0.014, "MR-PD": 0.012}
+_MR_NOISE = {"MR-T1-Gad": 0.010, "MR-T2": 0.011, "MR-PD": 0.009}
 _MR_TEXTURE = 0.035
 _CT_WINDOW_LEVEL_HU, _CT_WINDOW_WIDTH_HU, _CT_NOISE_HU = 45.0, 120.0, 3.0
 # Expected counts per 256-grid pixel at the brightest activity (scaled with pixel area).
 _COUNTS_AT_256 = {"PET": 60.0, "SPECT": 25.0}
 _RECON_SIGMA_MM = {"PET": 1.2, "SPECT": 1.8}
 # Where the 99.5th percentile of the noise-free activity lands on the colour scale.
-_DISPLAY_PEAK = {"PET": 0.74, "SPECT": 0.74}
+_DISPLAY_PEAK = {"PET": 0.74, "SPECT": 0.80}
 
 # Colour maps as (position, RGB) control points, sampled from the Harvard Whole Brain Atlas
 # PET (black-blue-green-yellow-red-magenta) and SPECT (black-teal-violet-pink-orange-white) images.
@@ -372,7 +372,11 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     beside_sulcus = np.maximum(arc_mm - (cortex_mm + sulcus_half), depth - (sulcal_depth + cortex_mm))
     wm_sdf = _smooth_min(depth - cortex_mm - sulcal_depth * fundus_share, beside_sulcus, 1.5)
     # ... and away from the grey matter lining the interhemispheric fissure.
-    wm_sdf = np.minimum(wm_sdf, np.maximum(abs_mid - (fissure_half + cortex_mm), (gap_mm - cortex_mm) - np.abs(wy)))
+    # The medial cortex is folded too: its thickness undulates along the fissure, out of step
+    # between the two hemispheres.
+    medial_phase = np.where(wx > 0, rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi))
+    medial_mm = cortex_mm * (0.75 + 0.55 * np.sin(2 * np.pi * wy / rng.uniform(16.0, 22.0) + medial_phase))
+    wm_sdf = np.minimum(wm_sdf, np.maximum(abs_mid - (fissure_half + medial_mm), (gap_mm - cortex_mm) - np.abs(wy)))
 
     # ---- deep grey nuclei and ventricles (brain-normalised placement, warped) -------------
     inner = grid.window(0.0, 0.0, max(0.7 * brain_ax, 0.72 * brain_ay) + 12.0)
@@ -398,9 +402,12 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     ventricle_local = np.full(iwx.shape, -1e3)
     for s in (-1.0, 1.0):
         for (u0, v0, r0), (u1, v1, r1) in _ventricle_segments(level):
-            if r0 + r1 <= 0.3:
+            # Ends thinner than 1.8 mm are dropped, so that vanishing segments leave nothing
+            # rather than a hairline.
+            ra, rb = (r * vent_scale if r * vent_scale >= 1.8 else r * vent_scale - 1.8 for r in (r0, r1))
+            if max(ra, rb) <= 0:
                 continue
-            capsule = _tapered_capsule_sdf(iwx, iwy, at(s * u0, v0), at(s * u1, v1), r0 * vent_scale, r1 * vent_scale)
+            capsule = _tapered_capsule_sdf(iwx, iwy, at(s * u0, v0), at(s * u1, v1), ra, rb)
             ventricle_local = np.maximum(ventricle_local, capsule)
     # Septum pellucidum between the two lateral ventricles.
     ventricle_local = np.minimum(ventricle_local, np.abs(iwx) - 0.7)
@@ -633,3 +640,22 @@ def phantom_pair(modality_a: str, modality_b: str, index: int = 0, *, seed: int 
     fractions = phantom_anatomy(index, seed=seed, size=size)
     return (render(modality_a, fractions, seed=seed, index=index),
             render(modality_b, fractions, seed=seed, index=index))
+
+
+def _timing_table(repeats: int = 5, size: int = 256) -> str:
+    """Median seconds per :func:`phantom_slice` call, one row per modality (plain-text table)."""
+    import time
+
+    rows = [f"{'modality':<10} {'size':>5} {'median s':>9} {'min s':>8}"]
+    for modality in MODALITIES:
+        times = []
+        for index in range(repeats):
+            start = time.perf_counter()
+            phantom_slice(modality, index, size=size)
+            times.append(time.perf_counter() - start)
+        rows.append(f"{modality:<10} {size:>5} {np.median(times):>9.4f} {min(times):>8.4f}")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(_timing_table())

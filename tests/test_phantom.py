@@ -99,8 +99,9 @@ def test_ct_and_t2_are_coregistered(index):
 def _masks(index, size=256):
     fractions = phantom_anatomy(index, size=size)
     # Pure-tissue pixels, one pixel away from any boundary (the PSF mixes edges), except for
-    # the cortical ribbon, which is only a few pixels thick.
-    pure = {t: f > 0.99 if t == "gm" else ndimage.binary_erosion(f > 0.99) for t, f in fractions.items()}
+    # the cortical ribbon and the enhancing rim, which are only a few pixels thick.
+    thin = ("gm", "tumour_rim")
+    pure = {t: f > 0.99 if t in thin else ndimage.binary_erosion(f > 0.99) for t, f in fractions.items()}
     half = size // 2
     yy, xx = np.mgrid[:size, :size]
     central = np.hypot(yy - half, xx - half) < 0.3 * size

@@ -29,6 +29,20 @@ semiovale and the high convexity, which changes head and brain size, ventricle s
 nuclei), the head's size, shape and small rotation, the gyral pattern and the lesion's position,
 size and level of cut. ``seed`` picks the noise and, together with ``index``, the anatomy.
 
+Contrasts (relative signal; the exact numbers are in ``_INTENSITY``)
+-------------------------------------------------------------------
+* ``MR-T1-Gad``: fat 0.95 > marrow 0.70 > WM 0.62 > deep GM 0.50 > GM 0.42 > oedema 0.32 >
+  necrosis 0.15 > CSF 0.09 > cortical bone 0.04; enhancing rim 1.0, vessels 0.9, choroid 0.8.
+* ``MR-T2``: CSF 1.0 > necrosis 0.92 > oedema 0.82 > GM 0.62 > rim 0.58 > deep GM 0.46 >
+  fat 0.42 > WM 0.36; bone and flowing blood are signal voids (0.03, 0.05).
+* ``MR-PD``: fat 0.86 > CSF 0.80 = oedema > GM 0.68 > WM 0.57: low contrast.
+* ``CT`` (HU): bone 1600, marrow 500, choroid calcification 150, blood 58, skin 45, GM 39,
+  deep GM 36, rim 31, WM 26, oedema 16, necrosis 14, CSF 6, fat -90, air -1000; brain window.
+* ``PET`` (FDG): rim 1.45 > GM 1.0 > deep GM 0.92 > WM 0.35 > oedema 0.22 > necrosis 0.08;
+  scalp and bone nearly cold. Shown in the Harvard atlas PET colour map.
+* ``SPECT`` (HMPAO perfusion): GM = deep GM 1.0 > rim 0.80 > WM 0.40 > oedema 0.32 > scalp
+  0.24 > necrosis 0.08. Shown in the Harvard atlas SPECT colour map.
+
 References
 ----------
 Relative intensities follow typical 1.5 T spin-echo contrasts and CT attenuation values:
@@ -85,7 +99,7 @@ _INTENSITY = {
     # T1 + gadolinium: WM > GM > CSF; fat, marrow, enhancing rim, vessels and choroid plexus bright.
     "MR-T1-Gad": (0.0, 0.36, 0.95, 0.04, 0.70, 0.09, 0.42, 0.62, 0.50, 0.32, 1.00, 0.15, 0.90, 0.80),
     # T2: CSF > oedema/necrosis > GM > WM; cortical bone and flowing blood are signal voids.
-    "MR-T2": (0.0, 0.22, 0.50, 0.03, 0.24, 1.00, 0.62, 0.36, 0.46, 0.82, 0.58, 0.92, 0.05, 0.55),
+    "MR-T2": (0.0, 0.18, 0.42, 0.03, 0.22, 1.00, 0.62, 0.36, 0.46, 0.82, 0.58, 0.92, 0.05, 0.55),
     # Proton density: low contrast, CSF > GM > WM (mobile proton density 1.0 > 0.8 > 0.7).
     "MR-PD": (0.0, 0.50, 0.86, 0.04, 0.62, 0.80, 0.68, 0.57, 0.64, 0.80, 0.70, 0.82, 0.12, 0.68),
     # CT in HU: fat -90, CSF 6, oedema 16, WM 26, GM 39, blood 58, calcified choroid 150, bone 1600.
@@ -101,7 +115,7 @@ _INTENSITY = {
 _PSF_SIGMA_MM = {"MR-T1-Gad": 0.45, "MR-T2": 0.45, "MR-PD": 0.45, "CT": 0.5, "PET": 2.8, "SPECT": 3.8}
 # Rician noise sigma on the [0, 1] MR display scale.
 _MR_NOISE = {"MR-T1-Gad": 0.010, "MR-T2": 0.011, "MR-PD": 0.009}
-_MR_TEXTURE = 0.035
+_MR_TEXTURE = 0.04
 _CT_WINDOW_LEVEL_HU, _CT_WINDOW_WIDTH_HU, _CT_NOISE_HU = 45.0, 120.0, 3.0
 # Expected counts per 256-grid pixel at the brightest activity (scaled with pixel area).
 _COUNTS_AT_256 = {"PET": 60.0, "SPECT": 25.0}
@@ -295,7 +309,7 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     shape_amp, shape_phase = rng.normal(0, 0.007, 4), rng.uniform(0, 2 * np.pi, 4)
     fat_base, skull_base = rng.uniform(2.0, 3.2), rng.uniform(4.5, 6.0)
     atrophy = rng.uniform(0.0, 1.0)
-    skin_mm, sas_mm = 1.3, 1.4 + 1.2 * atrophy
+    skin_mm, sas_mm = 1.3, 1.0 + 1.2 * atrophy
 
     def head_radii(angle):
         """Radii (mm) of the skin, fat, skull and pial surfaces along direction ``angle``."""
@@ -374,8 +388,9 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     # ... and away from the grey matter lining the interhemispheric fissure.
     # The medial cortex is folded too: its thickness undulates along the fissure, out of step
     # between the two hemispheres.
-    medial_phase = np.where(wx > 0, rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi))
-    medial_mm = cortex_mm * (0.75 + 0.55 * np.sin(2 * np.pi * wy / rng.uniform(16.0, 22.0) + medial_phase))
+    medial_phase = np.where(wx > 0, *rng.uniform(0, 2 * np.pi, 2))
+    medial_mm = cortex_mm * (0.8 + 0.35 * np.sin(2 * np.pi * wy / rng.uniform(16.0, 22.0) + medial_phase)
+                             + 0.25 * np.sin(2 * np.pi * wy / rng.uniform(7.0, 10.0) + 2.0 * medial_phase))
     wm_sdf = np.minimum(wm_sdf, np.maximum(abs_mid - (fissure_half + medial_mm), (gap_mm - cortex_mm) - np.abs(wy)))
 
     # ---- deep grey nuclei and ventricles (brain-normalised placement, warped) -------------
@@ -580,7 +595,7 @@ def render(modality: str, fractions: dict[str, np.ndarray], *, seed: int = 0, in
     if modality.startswith("MR-"):
         # Tissue texture (shared by all MR contrasts of a slice, hence its own generator) and
         # a smooth receive-coil bias field.
-        texture = _smooth_field(np.random.default_rng([seed, index, 0x7E47]), size, max(size // 6, 4))
+        texture = _smooth_field(np.random.default_rng([seed, index, 0x7E47]), size, max(size // 4, 4))
         signal = signal * (1.0 + _MR_TEXTURE * texture)
         axis = np.linspace(-1.0, 1.0, size)
         gy, gx = np.meshgrid(axis, axis, indexing="ij")

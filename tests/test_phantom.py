@@ -156,3 +156,18 @@ def test_bad_arguments_are_user_errors(kwargs):
 def test_benchmark_phantom_slice_256(benchmark, modality):
     image = benchmark(phantom_slice, modality, 1, size=256)
     assert image.shape[:2] == (256, 256)
+
+
+def test_contact_sheet_is_written(tmp_path):
+    from PIL import Image
+
+    from bench.make_contact_sheet import main
+
+    path = tmp_path / "sheet.png"
+    main(["-o", str(path), "--indices", "0", "1", "--size", "64"])
+    with Image.open(path) as sheet:
+        width, height = sheet.size
+        colours = np.asarray(sheet.convert("RGB"))
+    assert width > height > 0
+    # The PET/SPECT columns bring colour into an otherwise grey sheet.
+    assert np.abs(colours[..., 0].astype(int) - colours[..., 2]).max() > 100

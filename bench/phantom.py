@@ -115,7 +115,7 @@ _INTENSITY = {
 _PSF_SIGMA_MM = {"MR-T1-Gad": 0.45, "MR-T2": 0.45, "MR-PD": 0.45, "CT": 0.5, "PET": 2.8, "SPECT": 3.8}
 # Rician noise sigma on the [0, 1] MR display scale.
 _MR_NOISE = {"MR-T1-Gad": 0.010, "MR-T2": 0.011, "MR-PD": 0.009}
-_MR_TEXTURE = 0.04
+_MR_TEXTURE, _TEXTURE_GRAIN_MM = 0.04, 1.8
 _CT_WINDOW_LEVEL_HU, _CT_WINDOW_WIDTH_HU, _CT_NOISE_HU = 45.0, 120.0, 3.0
 # Expected counts per 256-grid pixel at the brightest activity (scaled with pixel area).
 _COUNTS_AT_256 = {"PET": 60.0, "SPECT": 25.0}
@@ -226,47 +226,68 @@ def slice_level(index: int) -> float:
     return _LEVEL_LOW + (_LEVEL_HIGH - _LEVEL_LOW) * ((0.5 + _GOLDEN * index) % 1.0)
 
 
-def _smooth_field(rng, size: int, cells: int) -> np.ndarray:
+def _smooth_field(rng, size: int, cells: int, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
     """Smooth random field of about unit amplitude with a correlation length of ``size / cells``.
 
     A ``cells x cells`` grid of standard normals is interpolated with Gaussian radial basis
-    weights, separably (two small matrix products, much cheaper than spline zooming).
+    weights, separably (much cheaper than spline zooming);
+    ``rows`` and ``cols`` select the part of the ``size x size`` field that is returned.
     """
     coarse = rng.normal(0.0, 1.0, (cells, cells))
     centres = (np.arange(cells) + 0.5) / cells
     pixels = (np.arange(size) + 0.5) / size
     weights = np.exp(-0.5 * ((pixels[:, None] - centres[None, :]) * cells / 0.85) ** 2)
     weights /= np.sqrt((weights ** 2).sum(axis=1, keepdims=True))
-    return weights @ coarse @ weights.T
+    # Broadcast sums rather than matrix products: BLAS may round differently from machine to
+    # machine, and the phantom must be bit-for-bit reproducible.
+    along_rows = (weights[rows][:, :, None] * coarse[None, :, :]).sum(axis=1)
+    return (along_rows[:, None, :] * weights[cols][None, :, :]).sum(axis=2)
 
 
 class _Grid:
-    """Pixel-centre coordinates (mm) of a tilted head, with windows for small structures.
+    """Pixel-centre coordinates (mm) of a tilted head, over the head's bounding box only.
 
     ``x`` points to the patient's left on the display's right, ``y`` posterior (down), so the
-    display is the radiological axial view with the forehead at the top.
+    display is the radiological axial view with the forehead at the top. Everything outside
+    the box ``rows, cols`` of the full ``size x size`` image is air, so no work is spent there.
     """
 
-    def __init__(self, size: int, tilt: float):
+    def __init__(self, size: int, tilt: float, half_x: float, half_y: float):
         self.size, self.pixel_mm = size, FIELD_OF_VIEW_MM / size
         self.cos, self.sin = np.cos(tilt), np.sin(tilt)
+        self.rows, self.cols = self._span(0.0, 0.0, half_x, half_y, (0, 0))
         axis = (np.arange(size) + 0.5 - size / 2) * self.pixel_mm
-        gy, gx = np.meshgrid(axis, axis, indexing="ij")
+        gy, gx = np.meshgrid(axis[self.rows], axis[self.cols], indexing="ij")
         self.x = self.cos * gx + self.sin * gy
         self.y = -self.sin * gx + self.cos * gy
 
-    def window(self, cx: float, cy: float, half: float) -> tuple[slice, slice]:
-        """Pixel slices covering the head-frame square of half-side ``half`` around (cx, cy)."""
+    def _span(self, cx, cy, half_x, half_y, origin) -> tuple[slice, slice]:
+        # Axis-aligned pixel box around the rotated head-frame rectangle, in pixels from origin.
         gx = self.cos * cx - self.sin * cy
         gy = self.sin * cx + self.cos * cy
-        reach = half * np.sqrt(2.0) / self.pixel_mm + 2
+        reach_x = (abs(self.cos) * half_x + abs(self.sin) * half_y) / self.pixel_mm + 2
+        reach_y = (abs(self.sin) * half_x + abs(self.cos) * half_y) / self.pixel_mm + 2
 
-        def span(centre):
+        def span(centre, reach, start):
             mid = centre / self.pixel_mm + self.size / 2
-            return slice(int(np.clip(np.floor(mid - reach), 0, self.size)),
-                         int(np.clip(np.ceil(mid + reach), 0, self.size)))
+            return slice(int(np.clip(np.floor(mid - reach), 0, self.size)) - start,
+                         int(np.clip(np.ceil(mid + reach), 0, self.size)) - start)
 
-        return span(gy), span(gx)
+        return span(gy, reach_y, origin[0]), span(gx, reach_x, origin[1])
+
+    def window(self, cx: float, cy: float, half: float) -> tuple[slice, slice]:
+        """Slices of the box arrays covering the head-frame square of half-side ``half`` at (cx, cy)."""
+        rows, cols = self._span(cx, cy, half, half, (self.rows.start, self.cols.start))
+        clip = lambda sl, n: slice(min(max(sl.start, 0), n), min(max(sl.stop, 0), n))  # noqa: E731
+        return clip(rows, self.x.shape[0]), clip(cols, self.x.shape[1])
+
+    def embed(self, fractions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Full-size maps: the box's fractions inside, pure air outside."""
+        full = {}
+        for tissue, box in fractions.items():
+            full[tissue] = np.full((self.size, self.size), 1.0 if tissue == "air" else 0.0)
+            full[tissue][self.rows, self.cols] = box
+        return full
 
 
 def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[str, np.ndarray]:
@@ -290,7 +311,13 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     _check_args(index, seed, size)
     rng = np.random.default_rng([seed, index, 0x5EED])
     level = slice_level(index)
-    grid = _Grid(size, np.deg2rad(rng.uniform(-6, 6)))
+    tilt = np.deg2rad(rng.uniform(-6, 6))
+    section = np.sqrt(max(1.0 - ((level - _LEVEL_WIDEST) / 0.78) ** 2, 0.05))
+    head_scale = rng.uniform(0.93, 1.05)
+    head_ax, head_ay = 80.0 * head_scale * section, 99.0 * head_scale * section ** 0.8
+    shape_amp, shape_phase = rng.normal(0, 0.007, 4), rng.uniform(0, 2 * np.pi, 4)
+    bulge = 1.0 + np.abs(shape_amp).sum()
+    grid = _Grid(size, tilt, 1.05 * head_ax * bulge, max(1.05 * head_ax, head_ay) * bulge)
     x, y, pixel_mm = grid.x, grid.y, grid.pixel_mm
     r = np.hypot(x, y)
     theta = np.arctan2(y, x)
@@ -303,10 +330,6 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
         return table[angle_slot]
 
     # ---- head outline and its layers (polar: radius as a function of angle) ---------------
-    section = np.sqrt(max(1.0 - ((level - _LEVEL_WIDEST) / 0.78) ** 2, 0.05))
-    head_scale = rng.uniform(0.93, 1.05)
-    head_ax, head_ay = 80.0 * head_scale * section, 99.0 * head_scale * section ** 0.8
-    shape_amp, shape_phase = rng.normal(0, 0.007, 4), rng.uniform(0, 2 * np.pi, 4)
     fat_base, skull_base = rng.uniform(2.0, 3.2), rng.uniform(4.5, 6.0)
     atrophy = rng.uniform(0.0, 1.0)
     skin_mm, sas_mm = 1.3, 1.0 + 1.2 * atrophy
@@ -357,7 +380,7 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
                             rng.uniform(0, 2 * np.pi, n_harm))
     twist = 0.15 * polar(_harmonics(_ANGLES, rng.normal(0, 1, 3), rng.uniform(0, 2 * np.pi, 3)))
     # A smooth 2-D phase field bends the sulci and makes their spacing irregular.
-    psi = (n_gyri * theta + polar(fold_table) + 3.5 * _smooth_field(rng, size, 11)
+    psi = (n_gyri * theta + polar(fold_table) + 3.5 * _smooth_field(rng, size, 11, grid.rows, grid.cols)
            + twist * np.clip(depth, 0, None))
     sulcus_index = np.round(psi / (2 * np.pi))
     offset = psi - 2 * np.pi * sulcus_index  # 0 on a sulcus, +-pi on a gyral crown
@@ -499,7 +522,7 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
         moved = fractions[tissue] * oedema_cover * share
         fractions[tissue] -= moved
         fractions["oedema"] += moved
-    return fractions
+    return grid.embed(fractions)
 
 
 def _ventricle_segments(level: float):
@@ -595,7 +618,9 @@ def render(modality: str, fractions: dict[str, np.ndarray], *, seed: int = 0, in
     if modality.startswith("MR-"):
         # Tissue texture (shared by all MR contrasts of a slice, hence its own generator) and
         # a smooth receive-coil bias field.
-        texture = _smooth_field(np.random.default_rng([seed, index, 0x7E47]), size, max(size // 4, 4))
+        texture = ndimage.gaussian_filter(np.random.default_rng([seed, index, 0x7E47]).normal(0.0, 1.0, (size, size)),
+                                          _TEXTURE_GRAIN_MM / pixel_mm)
+        texture /= texture.std()
         signal = signal * (1.0 + _MR_TEXTURE * texture)
         axis = np.linspace(-1.0, 1.0, size)
         gy, gx = np.meshgrid(axis, axis, indexing="ij")

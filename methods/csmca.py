@@ -171,7 +171,8 @@ def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, ma
             ui += xri
             ui -= yi
             nx, ny, nu = (float(np.linalg.norm(t.ravel())) for t in (xi, yi, ui))
-            r = float(np.linalg.norm((xi - yi).ravel())) / max(nx, ny)
+            # an all-zero code (a flat detail layer) has nothing left to converge: r = 0, not 0/0
+            r = float(np.linalg.norm((xi - yi).ravel())) / max(nx, ny) if max(nx, ny) > 0 else 0.0
             s_ = float(np.linalg.norm((y_prev - yi).ravel())) / nu if nu > 0 else np.inf
             iterations[i] = k
             if k != 1:

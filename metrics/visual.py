@@ -25,10 +25,12 @@ def _vif_windows():
 VIF_WINDOWS = _vif_windows()
 
 
-def vif_pixel_multiscale(ref, dist):
-    """Sheikh & Bovik's ``vifp_mscale(ref, dist)``: sum over 4 scales of the information F keeps about the
-    reference, over the information in the reference (eq. 10 of the paper, pixel-domain version)."""
-    num = den = 0.0
+def vif_channel_maps(ref, dist):
+    """Per scale s = 1..4, the maps (g, sigma_ref^2, sigma_v^2) of Sheikh & Bovik's ``vifp_mscale``:
+    the gain and noise variance of the channel dist = g ref + v, with the code's clamps (flat reference
+    -> g = 0 and sigma_v^2 = sigma_dist^2; flat dist -> g = sigma_v^2 = 0; g < 0 -> g = 0 and
+    sigma_v^2 = sigma_dist^2; sigma_v^2 >= 1e-10). Shared by VIF and Han's VIFF."""
+    out = []
     for scale, g in enumerate(VIF_WINDOWS, start=1):
         if scale > 1:
             ref = filter_separable(ref, g)[::2, ::2]
@@ -47,9 +49,24 @@ def vif_pixel_multiscale(ref, dist):
         negative = gain < 0
         sv = np.where(negative, s2, sv)
         gain = np.where(negative, 0, gain)
-        sv = np.maximum(sv, VIF_EPS)
-        num += np.log10(1 + gain * gain * s1 / (sv + VIF_NOISE_VAR)).sum()
-        den += np.log10(1 + s1 / VIF_NOISE_VAR).sum()
+        out.append((gain, s1, np.maximum(sv, VIF_EPS)))
+    return out
+
+
+def _information_maps(gain, s1, sv, noise_var):
+    """Eq. (8)-(9) of Sheikh & Bovik 2006 per pixel: information F carries about the reference
+    log10(1 + g^2 s1 / (sv + n)), and the reference's own log10(1 + s1 / n)."""
+    return np.log10(1 + gain * gain * s1 / (sv + noise_var)), np.log10(1 + s1 / noise_var)
+
+
+def vif_pixel_multiscale(ref, dist):
+    """Sheikh & Bovik's ``vifp_mscale(ref, dist)``: sum over 4 scales of the information F keeps about the
+    reference, over the information in the reference (eq. 10 of the paper, pixel-domain version)."""
+    num = den = 0.0
+    for gain, s1, sv in vif_channel_maps(ref, dist):
+        kept, own = _information_maps(gain, s1, sv, VIF_NOISE_VAR)
+        num += kept.sum()
+        den += own.sum()
     with np.errstate(invalid="ignore"):
         value = num / den
     return 1.0 if np.isnan(value) else float(value)
@@ -71,6 +88,44 @@ def visual_information_fidelity(a, b, f, *, convention="default"):
     """
     x, y, z = to255(a), to255(b), to255(f)
     return vif_pixel_multiscale(x, z) + vif_pixel_multiscale(y, z)
+
+
+# ---------------------------------------------------------------------------------------- VIFF
+VIFF_NOISE_VAR = 0.005 * 255 * 255          # Han et al.: visual noise sigma_n^2 (VIFF_Public.m, sq)
+VIFF_C = 1e-7                               # added to every pixel's information before summing
+VIFF_SCALE_WEIGHTS = np.array([1.0, 0.0, 0.15, 1.0]) / 2.15  # p in VIFF_Public.m
+
+
+@register_metric("VIFF", higher_is_better=True, value_range=(0, np.inf), conventions=("default",))
+def visual_information_fidelity_fusion(a, b, f, *, convention="default"):
+    """VIFF, Han et al.'s visual-information-fidelity fusion metric (not CDDFuse's "VIFF", which is VIF).
+
+    Han, Cai, Cao & Xu 2013, "A new image fusion performance metric based on visual information
+    fidelity", Information Fusion 14(2), 127-135. Per scale k (Sheikh & Bovik's 4-scale Gaussian
+    pyramid, N = 17, 9, 5, 3): the channel of each source X to F gives per-pixel kept information
+    VID_X = log10(1 + g^2 s_X^2 / (s_v^2 + n)) and own information VIND_X = log10(1 + s_X^2 / n), n = 0.005
+    * 255^2; each pixel takes both from the source with the SMALLER gain g (the one F preserves
+    worse, so F = A with an unrelated B scores low); VIFF_k = sum(VID + C) /
+    sum(VIND + C), C = 1e-7; VIFF = sum_k p_k VIFF_k with p = (1, 0, 0.15, 1) / 2.15. Higher is
+    better; 1 when F = A = B (up to 1e-10), above 1 possible for contrast-enhanced F.
+
+    Notes
+    -----
+    Port of the authors' ``VIFF_Public.m`` (its constants, its choice of the smaller-gain source and
+    its weights; the paper's scale-2 weight 0 included). Grey images on the 0..255 scale; the code's
+    L*a*b* path for colour input is not needed (``compute`` passes luma). No reference vector exists;
+    tested by properties (identity 1, symmetry, falls with noise and blur).
+    """
+    x, y, z = to255(a), to255(b), to255(f)
+    value = 0.0
+    for weight, (ga, sa, va), (gb, sb, vb) in zip(VIFF_SCALE_WEIGHTS, vif_channel_maps(x, z), vif_channel_maps(y, z)):
+        kept_a, own_a = _information_maps(ga, sa, va, VIFF_NOISE_VAR)
+        kept_b, own_b = _information_maps(gb, sb, vb, VIFF_NOISE_VAR)
+        from_a = ga < gb
+        kept = np.where(from_a, kept_a, kept_b)
+        own = np.where(from_a, own_a, own_b)
+        value += weight * (kept + VIFF_C).sum() / (own + VIFF_C).sum()
+    return float(value)
 
 
 # ------------------------------------------------------------------------------------ Chen-Blum

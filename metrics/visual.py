@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics._filters import (block_reduce, filter2, filter_separable, freqspace_grid, local_moments,
+from metrics._filters import (block_reduce, filter2, filter_separable, freqspace_grid,
                               sobel, stretch_levels, to255)
 from metrics.registry import register_metric
 
@@ -25,17 +25,31 @@ def _vif_windows():
 VIF_WINDOWS = _vif_windows()
 
 
+def vif_pyramid(x):
+    """Per scale: (image, local mean, local variance) of Sheikh & Bovik's 4-scale pyramid ('valid'
+    Gaussian filtering, then 2x down-sampling with the next scale's window). A source or the fused
+    image is analysed once and paired with the other images' pyramids by ``vif_channel_maps``."""
+    levels = []
+    for scale, g in enumerate(VIF_WINDOWS, start=1):
+        if scale > 1:
+            x = filter_separable(x, g)[::2, ::2]
+        mean = filter_separable(x, g)
+        levels.append((x, mean, filter_separable(x * x, g) - mean * mean))
+    return levels
+
+
 def vif_channel_maps(ref, dist):
     """Per scale s = 1..4, the maps (g, sigma_ref^2, sigma_v^2) of Sheikh & Bovik's ``vifp_mscale``:
     the gain and noise variance of the channel dist = g ref + v, with the code's clamps (flat reference
     -> g = 0 and sigma_v^2 = sigma_dist^2; flat dist -> g = sigma_v^2 = 0; g < 0 -> g = 0 and
-    sigma_v^2 = sigma_dist^2; sigma_v^2 >= 1e-10). Shared by VIF and Han's VIFF."""
+    sigma_v^2 = sigma_dist^2; sigma_v^2 >= 1e-10). Shared by VIF and Han's VIFF.
+
+    ``ref`` and ``dist`` are images or their ``vif_pyramid`` (pass a pyramid to reuse it)."""
+    ref_levels = ref if isinstance(ref, list) else vif_pyramid(ref)
+    dist_levels = dist if isinstance(dist, list) else vif_pyramid(dist)
     out = []
-    for scale, g in enumerate(VIF_WINDOWS, start=1):
-        if scale > 1:
-            ref = filter_separable(ref, g)[::2, ::2]
-            dist = filter_separable(dist, g)[::2, ::2]
-        _, _, s1, s2, s12 = local_moments(ref, dist, g)
+    for g, (r, mu1, s1), (d, mu2, s2) in zip(VIF_WINDOWS, ref_levels, dist_levels):
+        s12 = filter_separable(r * d, g) - mu1 * mu2
         s1, s2 = np.maximum(s1, 0), np.maximum(s2, 0)
         gain = s12 / (s1 + VIF_EPS)
         sv = s2 - gain * s12
@@ -60,7 +74,7 @@ def _information_maps(gain, s1, sv, noise_var):
 
 
 def vif_pixel_multiscale(ref, dist):
-    """Sheikh & Bovik's ``vifp_mscale(ref, dist)``: sum over 4 scales of the information F keeps about the
+    """Sheikh & Bovik's ``vifp_mscale(ref, dist)`` (images or pyramids): sum over 4 scales of the information F keeps about the
     reference, over the information in the reference (eq. 10 of the paper, pixel-domain version)."""
     num = den = 0.0
     for gain, s1, sv in vif_channel_maps(ref, dist):
@@ -86,8 +100,8 @@ def visual_information_fidelity(a, b, f, *, convention="default"):
     Every convention reproduces CDDFuse's ``Evaluator.VIFF`` (also Tang's ``VIF``): the SUM over the two
     sources, each 0/0 (flat source) taken as 1. Despite CDDFuse's name this is NOT Han et al. 2013's VIFF.
     """
-    x, y, z = to255(a), to255(b), to255(f)
-    return vif_pixel_multiscale(x, z) + vif_pixel_multiscale(y, z)
+    fused = vif_pyramid(to255(f))
+    return vif_pixel_multiscale(vif_pyramid(to255(a)), fused) + vif_pixel_multiscale(vif_pyramid(to255(b)), fused)
 
 
 # ---------------------------------------------------------------------------------------- VIFF
@@ -116,9 +130,10 @@ def visual_information_fidelity_fusion(a, b, f, *, convention="default"):
     L*a*b* path for colour input is not needed (``compute`` passes luma). No reference vector exists;
     tested by properties (identity 1, symmetry, falls with noise and blur).
     """
-    x, y, z = to255(a), to255(b), to255(f)
+    fused = vif_pyramid(to255(f))
+    maps_a, maps_b = (vif_channel_maps(vif_pyramid(to255(x)), fused) for x in (a, b))
     value = 0.0
-    for weight, (ga, sa, va), (gb, sb, vb) in zip(VIFF_SCALE_WEIGHTS, vif_channel_maps(x, z), vif_channel_maps(y, z)):
+    for weight, (ga, sa, va), (gb, sb, vb) in zip(VIFF_SCALE_WEIGHTS, maps_a, maps_b):
         kept_a, own_a = _information_maps(ga, sa, va, VIFF_NOISE_VAR)
         kept_b, own_b = _information_maps(gb, sb, vb, VIFF_NOISE_VAR)
         from_a = ga < gb

@@ -177,7 +177,8 @@ def correlation_coefficient(a, b, f, *, convention="default"):
     Higher is better; range [-1, 1]. Same in every convention. NaN (with a warning) when F or a source
     is constant (0/0).
     """
-    value = (pearson(to255(a), to255(f)) + pearson(to255(b), to255(f))) / 2
+    z = to255(f)
+    value = (pearson(to255(a), z) + pearson(to255(b), z)) / 2
     if np.isnan(value):
         warn("CC is NaN: F or a source image is constant (0/0 correlation)")
     return value

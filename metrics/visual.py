@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics._filters import (block_reduce, filter2, filter_separable, freqspace_grid, local_moments,
+from metrics._filters import (block_reduce, filter2, filter_separable, freqspace_grid,
                               sobel, stretch_levels, to255)
 from metrics.registry import register_metric
 
@@ -25,15 +25,31 @@ def _vif_windows():
 VIF_WINDOWS = _vif_windows()
 
 
-def vif_pixel_multiscale(ref, dist):
-    """Sheikh & Bovik's ``vifp_mscale(ref, dist)``: sum over 4 scales of the information F keeps about the
-    reference, over the information in the reference (eq. 10 of the paper, pixel-domain version)."""
-    num = den = 0.0
+def vif_pyramid(x):
+    """Per scale: (image, local mean, local variance) of Sheikh & Bovik's 4-scale pyramid ('valid'
+    Gaussian filtering, then 2x down-sampling with the next scale's window). A source or the fused
+    image is analysed once and paired with the other images' pyramids by ``vif_channel_maps``."""
+    levels = []
     for scale, g in enumerate(VIF_WINDOWS, start=1):
         if scale > 1:
-            ref = filter_separable(ref, g)[::2, ::2]
-            dist = filter_separable(dist, g)[::2, ::2]
-        _, _, s1, s2, s12 = local_moments(ref, dist, g)
+            x = filter_separable(x, g)[::2, ::2]
+        mean = filter_separable(x, g)
+        levels.append((x, mean, filter_separable(x * x, g) - mean * mean))
+    return levels
+
+
+def vif_channel_maps(ref, dist):
+    """Per scale s = 1..4, the maps (g, sigma_ref^2, sigma_v^2) of Sheikh & Bovik's ``vifp_mscale``:
+    the gain and noise variance of the channel dist = g ref + v, with the code's clamps (flat reference
+    -> g = 0 and sigma_v^2 = sigma_dist^2; flat dist -> g = sigma_v^2 = 0; g < 0 -> g = 0 and
+    sigma_v^2 = sigma_dist^2; sigma_v^2 >= 1e-10). Shared by VIF and Han's VIFF.
+
+    ``ref`` and ``dist`` are images or their ``vif_pyramid`` (pass a pyramid to reuse it)."""
+    ref_levels = ref if isinstance(ref, list) else vif_pyramid(ref)
+    dist_levels = dist if isinstance(dist, list) else vif_pyramid(dist)
+    out = []
+    for g, (r, mu1, s1), (d, mu2, s2) in zip(VIF_WINDOWS, ref_levels, dist_levels):
+        s12 = filter_separable(r * d, g) - mu1 * mu2
         s1, s2 = np.maximum(s1, 0), np.maximum(s2, 0)
         gain = s12 / (s1 + VIF_EPS)
         sv = s2 - gain * s12
@@ -47,9 +63,24 @@ def vif_pixel_multiscale(ref, dist):
         negative = gain < 0
         sv = np.where(negative, s2, sv)
         gain = np.where(negative, 0, gain)
-        sv = np.maximum(sv, VIF_EPS)
-        num += np.log10(1 + gain * gain * s1 / (sv + VIF_NOISE_VAR)).sum()
-        den += np.log10(1 + s1 / VIF_NOISE_VAR).sum()
+        out.append((gain, s1, np.maximum(sv, VIF_EPS)))
+    return out
+
+
+def _information_maps(gain, s1, sv, noise_var):
+    """Eq. (8)-(9) of Sheikh & Bovik 2006 per pixel: information F carries about the reference
+    log10(1 + g^2 s1 / (sv + n)), and the reference's own log10(1 + s1 / n)."""
+    return np.log10(1 + gain * gain * s1 / (sv + noise_var)), np.log10(1 + s1 / noise_var)
+
+
+def vif_pixel_multiscale(ref, dist):
+    """Sheikh & Bovik's ``vifp_mscale(ref, dist)`` (images or pyramids): sum over 4 scales of the information F keeps about the
+    reference, over the information in the reference (eq. 10 of the paper, pixel-domain version)."""
+    num = den = 0.0
+    for gain, s1, sv in vif_channel_maps(ref, dist):
+        kept, own = _information_maps(gain, s1, sv, VIF_NOISE_VAR)
+        num += kept.sum()
+        den += own.sum()
     with np.errstate(invalid="ignore"):
         value = num / den
     return 1.0 if np.isnan(value) else float(value)
@@ -69,8 +100,47 @@ def visual_information_fidelity(a, b, f, *, convention="default"):
     Every convention reproduces CDDFuse's ``Evaluator.VIFF`` (also Tang's ``VIF``): the SUM over the two
     sources, each 0/0 (flat source) taken as 1. Despite CDDFuse's name this is NOT Han et al. 2013's VIFF.
     """
-    x, y, z = to255(a), to255(b), to255(f)
-    return vif_pixel_multiscale(x, z) + vif_pixel_multiscale(y, z)
+    fused = vif_pyramid(to255(f))
+    return vif_pixel_multiscale(vif_pyramid(to255(a)), fused) + vif_pixel_multiscale(vif_pyramid(to255(b)), fused)
+
+
+# ---------------------------------------------------------------------------------------- VIFF
+VIFF_NOISE_VAR = 0.005 * 255 * 255          # Han et al.: visual noise sigma_n^2 (VIFF_Public.m, sq)
+VIFF_C = 1e-7                               # added to every pixel's information before summing
+VIFF_SCALE_WEIGHTS = np.array([1.0, 0.0, 0.15, 1.0]) / 2.15  # p in VIFF_Public.m
+
+
+@register_metric("VIFF", higher_is_better=True, value_range=(0, np.inf), conventions=("default",))
+def visual_information_fidelity_fusion(a, b, f, *, convention="default"):
+    """VIFF, Han et al.'s visual-information-fidelity fusion metric (not CDDFuse's "VIFF", which is VIF).
+
+    Han, Cai, Cao & Xu 2013, "A new image fusion performance metric based on visual information
+    fidelity", Information Fusion 14(2), 127-135. Per scale k (Sheikh & Bovik's 4-scale Gaussian
+    pyramid, N = 17, 9, 5, 3): the channel of each source X to F gives per-pixel kept information
+    VID_X = log10(1 + g^2 s_X^2 / (s_v^2 + n)) and own information VIND_X = log10(1 + s_X^2 / n), n = 0.005
+    * 255^2; each pixel takes both from the source with the SMALLER gain g (the one F preserves
+    worse, so F = A with an unrelated B scores low); VIFF_k = sum(VID + C) /
+    sum(VIND + C), C = 1e-7; VIFF = sum_k p_k VIFF_k with p = (1, 0, 0.15, 1) / 2.15. Higher is
+    better; 1 when F = A = B (up to 1e-10), above 1 possible for contrast-enhanced F.
+
+    Notes
+    -----
+    Port of the authors' ``VIFF_Public.m`` (its constants, its choice of the smaller-gain source and
+    its weights; the paper's scale-2 weight 0 included). Grey images on the 0..255 scale; the code's
+    L*a*b* path for colour input is not needed (``compute`` passes luma). No reference vector exists;
+    tested by properties (identity 1, symmetry, falls with noise and blur).
+    """
+    fused = vif_pyramid(to255(f))
+    maps_a, maps_b = (vif_channel_maps(vif_pyramid(to255(x)), fused) for x in (a, b))
+    value = 0.0
+    for weight, (ga, sa, va), (gb, sb, vb) in zip(VIFF_SCALE_WEIGHTS, maps_a, maps_b):
+        kept_a, own_a = _information_maps(ga, sa, va, VIFF_NOISE_VAR)
+        kept_b, own_b = _information_maps(gb, sb, vb, VIFF_NOISE_VAR)
+        from_a = ga < gb
+        kept = np.where(from_a, kept_a, kept_b)
+        own = np.where(from_a, own_a, own_b)
+        value += weight * (kept + VIFF_C).sum() / (own + VIFF_C).sum()
+    return float(value)
 
 
 # ------------------------------------------------------------------------------------ Chen-Blum

@@ -12,7 +12,7 @@ from bench.errors import UserError
 from metrics._filters import MetricWarning
 
 # metrics without a reference column; their tests live here only
-PROPERTY_ONLY = ("Qw", "Qe")
+PROPERTY_ONLY = ("Qw", "Qe", "FMI_wavelet", "VIFF")
 
 SIZE = 176  # MS_SSIM needs more than 160 pixels a side
 
@@ -41,7 +41,8 @@ def _all(a, b, f, convention="default"):
 
 # F = A = B: metrics with a known perfect value
 PERFECT = {"SSIM": 1.0, "MS_SSIM": 1.0, "Qw": 1.0, "Qe": 1.0, "CC": 1.0, "MSE": 0.0, "RMSE": 0.0,
-           "CE": 0.0, "Qcv": 0.0, "Nabf": 0.0, "VIF": 2.0, "Qy": 1.0, "Qc": 1.0, "Qcb": 1.0, "NMI": 2.0}
+           "CE": 0.0, "Qcv": 0.0, "Nabf": 0.0, "VIF": 2.0, "Qy": 1.0, "Qc": 1.0, "Qcb": 1.0, "NMI": 2.0,
+           "FMI_pixel": 1.0, "FMI_dct": 1.0, "FMI_wavelet": 1.0, "VIFF": 1.0}
 
 
 @pytest.mark.parametrize("name", sorted(PERFECT))
@@ -58,7 +59,7 @@ def test_psnr_is_infinite_and_mi_twice_the_entropy_when_f_equals_both(pair):
 
 
 SYMMETRIC = ("MI", "NMI", "NCIE", "CC", "SCD", "SSIM", "MS_SSIM", "Qabf", "Nabf", "VIF", "CE", "MSE", "RMSE",
-             "PSNR", "Qcb", "Qcv", "Qw", "Qy", "Qp")  # not Qc: its clipping (mu<0 -> 0, mu>1 -> 1) is one-sided
+             "PSNR", "Qcb", "Qcv", "Qw", "Qy", "Qp", "FMI_dct", "FMI_wavelet", "VIFF")  # not Qc: its clipping (mu<0 -> 0, mu>1 -> 1) is one-sided
 
 
 @pytest.mark.parametrize("convention", metrics.CONVENTIONS)
@@ -89,7 +90,8 @@ def test_conventions_relate_as_documented(pair):
     assert math.isclose(d["PSNR"], 10 * math.log10(255 ** 2 / d["MSE"]), rel_tol=1e-12)
 
 
-NOISE_DOWN = ("SSIM", "MS_SSIM", "PSNR", "CC", "Qabf", "VIF", "Qw", "Qcb", "Qy", "Qc", "Qp")
+NOISE_DOWN = ("SSIM", "MS_SSIM", "PSNR", "CC", "Qabf", "VIF", "Qw", "Qcb", "Qy", "Qc", "Qp",
+              "FMI_pixel", "FMI_dct", "FMI_wavelet", "VIFF")
 NOISE_UP = ("EN", "SF", "AG", "EI", "MSE", "RMSE", "Nabf", "Qcv")
 
 
@@ -110,7 +112,7 @@ def test_blurring_f_loses_detail(pair):
     sharp = np.maximum(a, b)
     blurred = ndimage.gaussian_filter(sharp, 2.0)
     s, bl = _all(a, b, sharp), _all(a, b, blurred)
-    for name in ("SF", "AG", "EI", "Qabf", "SSIM"):
+    for name in ("SF", "AG", "EI", "Qabf", "SSIM", "VIFF"):
         assert bl[name] < s[name], name
 
 
@@ -196,3 +198,56 @@ def test_evaluate_folders(tmp_path, pair):
         evaluate_folders(tmp_path / "a", tmp_path / "b", tmp_path / "f", ["EN"], "default", 1)
     with pytest.raises(UserError, match="does not exist"):
         evaluate_folders(tmp_path / "nope", tmp_path / "b", tmp_path / "f", ["EN"], "default", 1)
+
+
+# ------------------------------------------------------------------------------------------- FMI
+def test_fmi_window_vectors_are_column_major_3x3_windows():
+    from metrics.fmi import window_vectors
+    x = np.arange(20.0).reshape(4, 5)
+    w = window_vectors(x)
+    assert w.shape == (2 * 3, 9)
+    assert np.array_equal(w[0], x[:3, :3].T.ravel())  # MATLAB sub(:) order
+    assert np.array_equal(w[4], x[1:4, 1:4].T.ravel())
+
+
+def test_fmi_sequential_sum_keeps_matlab_rounding_of_flat_windows():
+    """Nine copies of fl(1/9) add up to 1 + 2^-52 left to right (MATLAB), exactly 1 pairwise (numpy)."""
+    from metrics.fmi import sequential_sum
+    row = np.full((1, 9), 1 / 9)
+    assert sequential_sum(row)[0] == 1 + 2.0 ** -52
+    assert sequential_sum(np.arange(12.0).reshape(3, 4)).tolist() == [6.0, 22.0, 38.0]
+
+
+def test_fmi_orders_unrelated_partly_related_and_identical_sources():
+    from metrics.fmi import feature_mutual_information
+    rng = np.random.default_rng(3)
+    x, noise = rng.random((40, 40)), rng.random((40, 40))
+    assert feature_mutual_information(x, x, x) == 1.0  # every window identical
+    unrelated = feature_mutual_information(noise, noise, x)
+    half = feature_mutual_information(x, noise, x)   # one source identical (1), one unrelated
+    assert 0 < unrelated < 0.2 and math.isclose(half, (1 + unrelated) / 2, rel_tol=0.05)
+
+
+def test_fmi_is_invariant_to_affine_grey_changes_of_f(pair):
+    """Every window is min-max normalised, so F -> 0.5 F + 0.2 changes no window PDF."""
+    a, b = pair
+    f = 0.5 * a + 0.5 * b
+    pixel = metrics.get_metric("FMI_pixel").fn
+    assert math.isclose(pixel(a, b, f), pixel(a, b, 0.5 * f + 0.2), rel_tol=1e-9)
+
+
+def test_viff_and_vif_share_the_channel_model(pair):
+    """VIF's ratio is rebuilt from the shared channel maps; VIFF scores each pixel by the source F
+    preserves worse (smaller gain, as VIFF_Public.m), so F = A with an unrelated B scores below the
+    average of the two."""
+    from metrics.visual import VIF_NOISE_VAR, _information_maps, vif_channel_maps, vif_pixel_multiscale
+    from metrics._filters import to255
+    a, b = pair
+    x, z = to255(a), to255(0.7 * a + 0.3 * b)
+    maps = vif_channel_maps(x, z)
+    assert len(maps) == 4 and maps[0][0].shape == (SIZE - 16, SIZE - 16)
+    kept, own = zip(*(_information_maps(g, s1, sv, VIF_NOISE_VAR) for g, s1, sv in maps))
+    assert math.isclose(sum(k.sum() for k in kept) / sum(o.sum() for o in own), vif_pixel_multiscale(x, z),
+                        rel_tol=1e-12)
+    viff = metrics.get_metric("VIFF").fn
+    assert 0 < viff(a, b, a) < viff(a, b, 0.5 * (a + b)) < viff(a, a, a) <= 1 + 1e-9

@@ -207,6 +207,21 @@ def limitation_gallery(out: Path, results, dataset, labels, metric_names, k=3):
     return path, f"<table><tr><th>method</th><th>metric</th><th>{k} worst pairs (value)</th></tr>{table}</table>"
 
 
+def loss_curves_html(out: Path, training: list[dict]) -> str:
+    """The loss curves of the suite's training runs, copied beside the report so that it stays self-contained."""
+    parts = []
+    for run in training:
+        curve = run.get("loss_curve")
+        if not curve or not Path(curve).is_file():
+            continue
+        name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(run["out"]).name)
+        copy = write_bytes(out / "figures" / f"loss_{name}.png", Path(curve).read_bytes(), overwrite=True)
+        parts.append(f"<figure><img src='{copy.relative_to(out).as_posix()}' alt='loss curves {html.escape(name)}'>"
+                     f"<figcaption>Training losses of <code>{html.escape(run['method'])}</code> "
+                     f"({run['epochs']} epochs, run folder <code>{html.escape(run['out'])}</code>).</figcaption></figure>")
+    return "".join(parts)
+
+
 # --- parametric and epoch ----------------------------------------------------------------------------------
 
 def sweep_figure(out: Path, summary, configs, metric_names, kind: str):
@@ -362,8 +377,11 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
     extra = []
     for kind, title in (("parametric", "Parametric analysis"), ("epoch", "Epoch analysis")):
         fig = sweep_figure(out, summary, configs, metric_names, kind)
-        if fig is not None:
-            extra.append(f"<h2 id='{kind}'>{title}</h2><p><img src='{fig.relative_to(out).as_posix()}' alt='{kind}'></p>")
+        body = f"<p><img src='{fig.relative_to(out).as_posix()}' alt='{kind}'></p>" if fig is not None else ""
+        if kind == "epoch":
+            body += loss_curves_html(out, run.get("training") or [])
+        if body:
+            extra.append(f"<h2 id='{kind}'>{title}</h2>{body}")
             toc.append(f"<li><a href='#{kind}'>{title}</a></li>")
     algo = algorithm_table(configs, pairs, int(suite.get("timing_repeats", 3)))
     write_text(out / "tables" / "algorithm.csv", pd.DataFrame(algo).to_csv(index=False))

@@ -93,10 +93,26 @@ def code_version(method: str) -> str:
     fn = methods.get_method(method).fn
     files = _source_files(fn.__module__) + _source_files("methods.registry") + _source_files("bench.colour")
     files += sorted(Path(metrics.__file__).parent.rglob("*.py"))
+    if methods.get_method(method).trainable:
+        # shipped weights are data the cells depend on, like code
+        files += sorted((Path(methods.__file__).parent / "weights").glob("*.safetensors"))
+    return _digest(files)
+
+
+def _digest(files) -> str:
     digest = hashlib.sha1()
     for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def config_version(config: Config) -> str:
+    """``code_version`` of the method, plus the weights file a configuration names (a retrained checkpoint
+    under the same name must not reuse the old cells)."""
+    weights = config.kwargs.get("weights")
+    if weights and Path(weights).is_file():
+        return code_version(config.method) + "+" + _digest([Path(weights)])[:8]
+    return code_version(config.method)
 
 
 def cell_key(dataset: str, pair: str, config: Config) -> str:
@@ -129,7 +145,7 @@ def _run_pair(task: dict) -> list[dict]:
         cells.append({"key": cell_key(dataset.name, pair.name, config), "dataset": dataset.name,
                       "pair": pair.name, "method": config.method, "config": config.label,
                       "params": config.params_json, "epoch": config.epoch, "seconds": seconds,
-                      "data": task["fingerprint"], "code": task["code"][config.method],
+                      "data": task["fingerprint"], "code": task["code"][config.label],
                       "fused": path.relative_to(out).as_posix(), **scores})
     return cells
 
@@ -160,7 +176,9 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
 
     out = Path(out) if out else REPO / "reports" / suite_name
     prepare_run_dir(out, resume=resume, fresh=fresh)
-    versions = {name: code_version(name) for name in sorted({c.method for c in configs})}
+    from bench.training import ensure_suite_trained
+    training = ensure_suite_trained(suite)
+    versions = {c.label: config_version(c) for c in configs}
     run_info = {
         "suite": suite_name, "configs": [c.label for c in configs], "metrics": metric_names,
         "convention": convention,
@@ -168,7 +186,7 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
                                "modalities": list(ds.modalities), "colour": ds.colour,
                                "split": registry.dataset_specs[ds.name].get("split")} for ds in datasets},
         "command": "python -m bench " + shlex.join(argv) if argv is not None else None,
-        "code_versions": versions, "python": platform.python_version(), "numpy": np.__version__,
+        "code_versions": versions, "training": training, "python": platform.python_version(), "numpy": np.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "jobs": jobs,
     }
     if resume:
@@ -186,7 +204,7 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
     for ds, pair in tqdm(pairs, desc="checking cache", unit="pair", file=sys.stderr, leave=False,
                          disable=not resume):
         fingerprint = pair.fingerprint()
-        todo = [c for c in configs if (cell_key(ds.name, pair.name, c), fingerprint, versions[c.method],
+        todo = [c for c in configs if (cell_key(ds.name, pair.name, c), fingerprint, versions[c.label],
                                        (True,) * len(metric_names)) not in done]
         if todo:
             n_todo += len(todo)

@@ -8,8 +8,8 @@ mean over windows of (FMI_AF + FMI_BF) / 2.
 
 All windows are processed at once: ``(9, n_windows)`` arrays for the marginals and ``(9, 9, n_windows)``
 for the joint PDFs (windows on the contiguous axis), in chunks so the working set stays in cache.
-The reference (Haghighat's
-``fmi.m``, Tang's ``analysis_fmi.m``) loops over windows and pixels and takes minutes per image.
+The reference (Haghighat's ``fmi.m``, Tang's ``analysis_fmi.m``) loops over windows and pixels and
+takes minutes per image.
 """
 from __future__ import annotations
 

@@ -205,17 +205,17 @@ def test_fmi_window_vectors_are_column_major_3x3_windows():
     from metrics.fmi import window_vectors
     x = np.arange(20.0).reshape(4, 5)
     w = window_vectors(x)
-    assert w.shape == (2 * 3, 9)
-    assert np.array_equal(w[0], x[:3, :3].T.ravel())  # MATLAB sub(:) order
-    assert np.array_equal(w[4], x[1:4, 1:4].T.ravel())
+    assert w.shape == (9, 2 * 3)  # one window per column
+    assert np.array_equal(w[:, 0], x[:3, :3].T.ravel())  # MATLAB sub(:) order
+    assert np.array_equal(w[:, 4], x[1:4, 1:4].T.ravel())
 
 
 def test_fmi_sequential_sum_keeps_matlab_rounding_of_flat_windows():
     """Nine copies of fl(1/9) add up to 1 + 2^-52 left to right (MATLAB), exactly 1 pairwise (numpy)."""
     from metrics.fmi import sequential_sum
-    row = np.full((1, 9), 1 / 9)
-    assert sequential_sum(row)[0] == 1 + 2.0 ** -52
-    assert sequential_sum(np.arange(12.0).reshape(3, 4)).tolist() == [6.0, 22.0, 38.0]
+    column = np.full((9, 1), 1 / 9)
+    assert sequential_sum(column)[0] == 1 + 2.0 ** -52
+    assert sequential_sum(np.arange(12.0).reshape(4, 3)).tolist() == [18.0, 22.0, 26.0]
 
 
 def test_fmi_orders_unrelated_partly_related_and_identical_sources():

@@ -170,25 +170,28 @@ def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, ma
             np.copysign(mag, yi, out=yi)
             ui += xri
             ui -= yi
-            nx, ny, nu = (float(np.linalg.norm(t.ravel())) for t in (xi, yi, ui))
-            # an all-zero code (a flat detail layer) has nothing left to converge: r = 0, not 0/0
-            r = float(np.linalg.norm((xi - yi).ravel())) / max(nx, ny) if max(nx, ny) > 0 else 0.0
-            s_ = float(np.linalg.norm((y_prev - yi).ravel())) / nu if nu > 0 else np.inf
-            iterations[i] = k
-            if k != 1:
-                with np.errstate(divide="ignore", invalid="ignore"):
+            nx, ny, nu = (np.float64(np.linalg.norm(t.ravel())) for t in (xi, yi, ui))
+            # MATLAB semantics on purpose: an all-zero code (a flat detail layer) gives r = 0/0 = NaN, and
+            # NaN compares false below, so rho stays put and the solver runs on to max_iter as SPORCO does.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.float64(np.linalg.norm((xi - yi).ravel())) / max(nx, ny)
+                s_ = np.float64(np.linalg.norm((y_prev - yi).ravel())) / nu
+                iterations[i] = k
+                if k != 1:
                     mult = np.sqrt(r / (s_ * rsdl_target))
-                mult = 1 / mult if mult < 1 else mult
-                mult = min(mult, rho_scaling)
-                rsf = 1.0
-                if r > rsdl_target * rho_ratio * s_:
-                    rsf = mult
-                if s_ > (rho_ratio / rsdl_target) * r:
-                    rsf = 1 / mult
-                if np.isfinite(rsf) and rsf != 1:
-                    rho[i] *= rsf
-                    ui /= np.float32(rsf)
-                    solve_c[i] = dft / (energy + rho[i])
+                    if mult < 1:
+                        mult = 1 / mult
+                    if mult > rho_scaling:
+                        mult = rho_scaling
+                    rsf = 1.0
+                    if r > rsdl_target * rho_ratio * s_:
+                        rsf = mult
+                    if s_ > (rho_ratio / rsdl_target) * r:
+                        rsf = 1 / mult
+                    if rsf != 1:
+                        rho[i] *= rsf
+                        ui /= np.float32(rsf)
+                        solve_c[i] = dft / (energy + rho[i])
             if r <= rel_tol and s_ <= rel_tol:
                 active.remove(i)
     if stats is not None:

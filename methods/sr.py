@@ -87,7 +87,7 @@ def normalise_columns(d: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 def batch_omp(d: np.ndarray, x: np.ndarray, epsilon: float, *, max_atoms: int | None = None,
-              gram: np.ndarray | None = None, chunk: int = 2048) -> np.ndarray:
+              chunk: int = 256) -> np.ndarray:
     """Error-constrained OMP for many signals at once: ``min |g|_0  s.t.  |x - D g|_2 <= epsilon``.
 
     Parameters
@@ -100,10 +100,9 @@ def batch_omp(d: np.ndarray, x: np.ndarray, epsilon: float, *, max_atoms: int | 
         Target residual l2 norm (absolute).
     max_atoms : int, optional
         Atom limit per signal; default ``n`` (as ``omp2`` with no ``maxatoms``).
-    gram : (m, m) array, optional
-        ``D' D``; computed if absent.
     chunk : int
-        Signals coded together (memory ~ ``chunk * m * max_atoms * 8`` bytes).
+        Signals coded together; small enough that the per-chunk state (``chunk * n * n`` doubles)
+        stays in cache.
 
     Returns
     -------
@@ -111,88 +110,98 @@ def batch_omp(d: np.ndarray, x: np.ndarray, epsilon: float, *, max_atoms: int | 
 
     Notes
     -----
-    Follows ``ompcore.c`` of the ompbox (Batch-OMP, Rubinstein et al. 2008, Alg. 2): atom
-    ``k = argmax |alpha|`` (first on ties); stop when the residual energy ``<= epsilon^2``, when
-    ``max_atoms`` atoms are chosen, when an atom is chosen twice or ``alpha_k^2 < 1e-14``, or when the
-    new Cholesky pivot ``1 - |w|^2 <= 1e-14`` (dependent atoms; the previous solution is kept).
-    All signals advance one atom per step together. Instead of re-solving ``L L' c = D'x`` at each
-    step, it keeps ``B = G_{:,I} L^{-T}`` and ``u = L^{-1} (D'x)_I``, both of which only grow by one
-    column/entry per step: then ``w = B[k, :]`` (the new row of L), ``alpha = D'x - B u`` and the
-    residual energy is ``|x|^2 - |u|^2`` (the Batch-OMP ``delta`` update); ``c = L^{-T} u`` at the end.
+    Same selections and stopping rules as ``ompcore.c`` of the ompbox (Batch-OMP, Rubinstein et al.
+    2008, Alg. 2, used by ``omp2``): atom ``k = argmax |alpha|`` (first on ties) with
+    ``alpha = D' r``; stop when the residual energy ``|x|^2 - delta <= epsilon^2``, when ``max_atoms``
+    atoms are chosen, when an atom is chosen twice or ``alpha_k^2 < 1e-14``, or when the new Cholesky
+    pivot ``1 - |w|^2 <= 1e-14`` (dependent atoms; the previous solution is kept). ``w`` is the new row
+    of the Cholesky factor ``L`` of ``G_II``. All signals of a chunk advance one atom per step. The
+    projection is kept in the signal domain as ``Q = D_I L^{-T}`` (orthonormal columns; one new
+    column per step, ``q = (d_k - Q w) / pivot`` with ``w = Q' d_k``), so ``alpha = D' r`` is one GEMM
+    per step for the whole chunk and the projection coefficient is ``u_k = alpha_k / pivot``; the
+    residual energy update ``|x|^2 - |u|^2`` equals Batch-OMP's ``delta`` update, and at the end
+    ``c = L^{-T} u``. This is the same arithmetic up to rounding; a rounding difference can flip the
+    choice between two atoms of (near-)equal correlation, which is rare.
     """
     d = np.asarray(d, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
     n, m = d.shape
     t_max = n if (max_atoms is None or max_atoms < 0 or max_atoms > n) else int(max_atoms)
-    g = d.T @ d if gram is None else gram
     out = np.zeros((m, x.shape[1]))
     eps2 = float(epsilon) ** 2
-    for start in range(0, x.shape[1], chunk):
-        xs = x[:, start:start + chunk]
-        out[:, start:start + xs.shape[1]] = _batch_omp_chunk(g, (d.T @ xs).T, np.sum(xs * xs, axis=0), eps2, t_max)
+    xtx = np.sum(x * x, axis=0)
+    todo = np.flatnonzero(xtx > eps2)                 # the rest are coded by zero atoms
+    for start in range(0, todo.size, chunk):
+        cols = todo[start:start + chunk]
+        out[:, cols] = _batch_omp_chunk(d, np.ascontiguousarray(x[:, cols].T), xtx[cols], eps2, t_max)
     return out
 
 
-def _batch_omp_chunk(g, dtx, xtx, eps2, t_max):
-    n_sig, m = dtx.shape
-    rows = np.arange(n_sig)
-    basis = np.zeros((n_sig, m, t_max))          # B = G[:, I] L^{-T}
-    chol = np.zeros((n_sig, t_max, t_max))       # L, lower triangular
-    u = np.zeros((n_sig, t_max))                 # L^{-1} (D'x)_I
+def _batch_omp_chunk(d, signals, xtx, eps2, t_max):
+    """OMP on the rows of ``signals`` (each with energy > eps2); returns coefficients (atoms x signals)."""
+    n_sig, n = signals.shape
+    m = d.shape[1]
+    atoms_by_row = np.ascontiguousarray(d.T)         # (m, n)
+    q = np.zeros((n_sig, t_max, n))                  # orthonormal basis of the chosen atoms
+    chol = np.zeros((n_sig, t_max, t_max))
+    u = np.zeros((n_sig, t_max))
     chosen = np.zeros((n_sig, t_max), dtype=np.int64)
     selected = np.zeros((n_sig, m), dtype=bool)
     n_atoms = np.zeros(n_sig, dtype=np.int64)
-    alpha = dtx.copy()
+    residual = signals.copy()
     resnorm = xtx.copy()
-    active = resnorm > eps2
+    live = np.ones(n_sig, dtype=bool)
+    rows = np.arange(n_sig)
+    # einsum, not stacked matmul, for the per-signal products: numpy sends each stacked matmul slice
+    # to BLAS, and a multi-threaded BLAS on thousands of tiny products costs ~7x more CPU.
     for i in range(t_max):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        a = alpha[idx]
-        pos = np.argmax(np.abs(a), axis=1)
-        apos = a[np.arange(idx.size), pos]
-        ok = ~selected[idx, pos] & (apos * apos >= 1e-14)
+        alpha = residual @ d                          # D' r for every signal
+        pos = np.argmax(np.abs(alpha), axis=1)
+        apos = alpha[rows, pos]
+        ok = live & ~selected[rows, pos] & (apos * apos >= 1e-14)
+        atom = atoms_by_row[pos]
         if i > 0:
-            w = basis[idx, pos, :i]                  # new row of L: L^{-1} G[I, k]
+            w = np.einsum("sin,sn->si", q[:, :i], atom)      # Q' d_k = L^{-1} G[I, k]
             pivot2 = 1.0 - np.sum(w * w, axis=1)
             ok &= pivot2 > 1e-14
-        active[idx[~ok]] = False
-        keep = ok
-        idx, pos = idx[keep], pos[keep]
-        if idx.size == 0:
-            break
-        selected[idx, pos] = True
-        chosen[idx, i] = pos
-        if i == 0:
-            pivot = np.ones(idx.size)
-            new_col = g[:, pos].T
+            pivot = np.sqrt(np.where(ok, pivot2, 1.0))
+            w[~ok] = 0.0
         else:
-            w = w[keep]
-            pivot = np.sqrt(pivot2[keep])
-            chol[idx, i, :i] = w
-            new_col = (g[:, pos].T - np.einsum("smk,sk->sm", basis[idx, :, :i], w)) / pivot[:, None]
-        chol[idx, i, i] = pivot
-        basis[idx, :, i] = new_col
-        u_prev = np.sum(chol[idx, i, :i] * u[idx, :i], axis=1) if i > 0 else 0.0
-        u_new = (dtx[idx, pos] - u_prev) / pivot
-        u[idx, i] = u_new
-        alpha[idx] -= new_col * u_new[:, None]
-        resnorm[idx] -= u_new * u_new
-        n_atoms[idx] = i + 1
-        active[idx] &= resnorm[idx] > eps2
-    # c = L^{-T} u per signal; unused trailing rows get an identity pivot and u = 0
-    k_used = n_atoms.max(initial=0)
+            pivot = np.ones(n_sig)
+        live &= ok
+        if not ok.any():
+            break
+        selected[rows[ok], pos[ok]] = True
+        chosen[ok, i] = pos[ok]
+        new_q = atom if i == 0 else atom - np.einsum("si,sin->sn", w, q[:, :i])
+        new_q /= pivot[:, None]
+        u_new = np.where(ok, apos / pivot, 0.0)
+        if i > 0:
+            chol[:, i, :i] = w
+        chol[:, i, i] = pivot
+        q[:, i] = new_q
+        u[:, i] = u_new
+        residual -= new_q * u_new[:, None]
+        resnorm -= u_new * u_new
+        n_atoms[ok] = i + 1
+        live &= resnorm > eps2
+        if not live.any():
+            break
+
+    # c = L^{-T} u per signal; rows beyond a signal's atom count get an identity pivot and u = 0
     coef = np.zeros((m, n_sig))
+    k_used = int(n_atoms.max(initial=0))
     if k_used == 0:
         return coef
-    lt = chol[:, :k_used, :k_used].copy()
+    lt = chol[:, :k_used, :k_used]
     unused = np.arange(k_used)[None, :] >= n_atoms[:, None]
-    diag = np.einsum("sii->si", lt)
-    diag[unused] = 1.0
-    c = np.linalg.solve(np.swapaxes(lt, 1, 2), u[:, :k_used, None])[..., 0]
+    np.einsum("sii->si", lt)[unused] = 1.0
+    u = u[:, :k_used]
+    u[unused] = 0.0
+    c = np.linalg.solve(np.swapaxes(lt, 1, 2), u[..., None])[..., 0]
     c[unused] = 0.0
-    np.add.at(coef, (chosen[:, :k_used], np.broadcast_to(rows[:, None], (n_sig, k_used))), c)
+    signal = np.broadcast_to(rows[:, None], (n_sig, k_used))
+    np.add.at(coef, (chosen[:, :k_used], signal), c)
     return coef
 
 
@@ -256,7 +265,7 @@ def sparse_fusion(a: np.ndarray, b: np.ndarray, d: np.ndarray, overlap: int = 6,
     pa, pb = extract_patches(a, side, step), extract_patches(b, side, step)
     mean_a, mean_b = pa.mean(axis=0), pb.mean(axis=0)
     n = pa.shape[1]
-    codes = batch_omp(d, np.concatenate([pa - mean_a, pb - mean_b], axis=1), epsilon, gram=d.T @ d)
+    codes = batch_omp(d, np.concatenate([pa - mean_a, pb - mean_b], axis=1), epsilon)
     wa, wb = codes[:, :n], codes[:, n:]
     take_b = np.sum(np.abs(wa), axis=0) < np.sum(np.abs(wb), axis=0)
     fused = d @ np.where(take_b, wb, wa) + np.where(take_b, mean_b, mean_a)

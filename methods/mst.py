@@ -29,6 +29,7 @@ from methods.sr import INPUT_SCALE, load_dictionary, sparse_fusion, to_input_sca
 from methods.transforms import pyramid
 from methods.transforms.dtcwt import DTCWTPyramid, dtcwt_decompose, dtcwt_reconstruct
 from methods.transforms.dwt import WaveletPyramid, dwt_decompose, dwt_reconstruct
+from methods.transforms.nsct import NSCTCoefficients, nsct_decompose, nsct_reconstruct
 from methods.transforms.rules import average, select_max_abs_consistent
 
 LIU_2015 = ("Y. Liu, S. Liu, Z. Wang, \"A general framework for image fusion based on multi-scale transform "
@@ -145,3 +146,40 @@ def dtcwt_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary:
     """DTCWT-SR (``dtcwt_sr_fuse(A, B, 4, D, 6, 0.1)``): DTCWT, SR-fused low-pass."""
     rule = _lowpass_rule(dictionary, overlap, epsilon)
     return _scaled(lambda x, y: dtcwt_fuse(x, y, level, rule), a, b, input_scale)
+
+
+# ----------------------------------------------------------------------------------------------
+# NSCT
+# ----------------------------------------------------------------------------------------------
+
+NSCT_LEVELS = (2, 3, 3, 4)
+
+
+def nsct_fuse(a, b, levels=NSCT_LEVELS, lowpass_rule: LowpassRule = average) -> np.ndarray:
+    """``nsct_fuse`` / ``nsct_sr_fuse``: ``nsctdec(., levels, 'vk', 'pyrexc')``, low-pass rule,
+    ``selc`` on every directional sub-band (B by default, A where the 3x3 majority says A)."""
+    ca, cb = nsct_decompose(a, levels), nsct_decompose(b, levels)
+    bands = [[select_max_abs_consistent(x, y) for x, y in zip(level_a, level_b)]
+             for level_a, level_b in zip(ca.bands, cb.bands)]
+    return nsct_reconstruct(NSCTCoefficients(lowpass_rule(ca.low, cb.low), bands))
+
+
+def _levels(levels) -> tuple[int, ...]:
+    return tuple(int(v) for v in (levels.split(",") if isinstance(levels, str) else levels))
+
+
+@register_method("nsct", citation="Q. Zhang, B. Guo, \"Multifocus image fusion using the nonsubsampled contourlet "
+                                  "transform\", Signal Process. 89(7):1334-1346, 2009 (NSCT: A. L. da Cunha, "
+                                  "J. Zhou, M. N. Do, IEEE TIP 15(10):3089-3101, 2006)")
+def nsct_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVELS,
+                input_scale: float = INPUT_SCALE) -> np.ndarray:
+    """NSCT fusion (``nsct_fuse(A, B, [2 3 3 4])``, 'pyrexc' + 'vk'): mean low-pass, consistent max-abs."""
+    return _scaled(lambda x, y: nsct_fuse(x, y, _levels(levels)), a, b, input_scale)
+
+
+@register_method("nsct_sr", citation=LIU_2015)
+def nsct_sr_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVELS, dictionary: str | None = None,
+                   overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
+    """NSCT-SR (``nsct_sr_fuse(A, B, [2 3 3 4], D, 6, 0.1)``): NSCT, SR-fused (full-size) low-pass."""
+    rule = _lowpass_rule(dictionary, overlap, epsilon)
+    return _scaled(lambda x, y: nsct_fuse(x, y, _levels(levels), rule), a, b, input_scale)

@@ -237,6 +237,107 @@ def accumulate_patches(patches: np.ndarray, shape, side: int, step: int):
 
 
 # ----------------------------------------------------------------------------------------------
+# dictionary learning (K-SVD)
+# ----------------------------------------------------------------------------------------------
+
+def overcomplete_dct(side: int = 8, n_atoms: int = 256) -> np.ndarray:
+    """Separable overcomplete DCT dictionary (side^2 x n_atoms), the usual K-SVD initialisation."""
+    per_axis = int(np.ceil(np.sqrt(n_atoms)))
+    basis = np.cos(np.outer(np.arange(side), np.arange(per_axis)) * np.pi / per_axis)
+    basis[:, 1:] -= basis[:, 1:].mean(axis=0)
+    basis /= np.linalg.norm(basis, axis=0)
+    return normalise_columns(np.kron(basis, basis)[:, :n_atoms])
+
+
+def training_patches(images, side: int = 8, n_patches: int = 20000, min_std: float = 2.0,
+                     seed: int = 0) -> np.ndarray:
+    """Random mean-removed ``side x side`` patches (columns) from images on the 0..255 scale.
+
+    Near-flat patches (std < ``min_std`` grey levels: background) are dropped, since
+    ``sparse_fusion`` codes those with no atom at all.
+    """
+    rng = np.random.default_rng(seed)
+    pool = []
+    for img in images:
+        p = extract_patches(np.asarray(img, dtype=np.float64), side, 1)
+        p = p - p.mean(axis=0)
+        pool.append(p[:, p.std(axis=0) >= min_std])
+    pool = np.concatenate(pool, axis=1)
+    if pool.shape[1] == 0:
+        raise UserError("no textured patches in the training images")
+    pick = rng.choice(pool.shape[1], size=min(n_patches, pool.shape[1]), replace=False)
+    return pool[:, pick]
+
+
+def learn_dictionary(images, *, n_atoms: int = 256, side: int = 8, n_patches: int = 20000,
+                     sparsity: int = 8, iterations: int = 15, seed: int = 0) -> np.ndarray:
+    """K-SVD dictionary (Aharon, Elad, Bruckstein 2006) from mean-removed patches of ``images``.
+
+    Parameters
+    ----------
+    images : iterable of (H, W) arrays on the 0..255 scale.
+    n_atoms, side : dictionary size (side^2 x n_atoms).
+    n_patches : training patches drawn at random (:func:`training_patches`).
+    sparsity : atoms per patch in the sparse-coding step (OMP, ``max_atoms = sparsity``).
+    iterations : K-SVD iterations (sparse coding + one SVD update per atom, Alg. K-SVD step 2-3).
+    seed : random seed for the patch sample and for replacing unused atoms.
+
+    Returns
+    -------
+    (side^2, n_atoms) float64 dictionary with unit-norm columns.
+    """
+    rng = np.random.default_rng(seed)
+    x = training_patches(images, side, n_patches, seed=seed)
+    d = overcomplete_dct(side, n_atoms)
+    for _ in range(iterations):
+        codes = batch_omp(d, x, 0.0, max_atoms=sparsity)
+        residual = x - d @ codes
+        for k in range(n_atoms):
+            users = np.flatnonzero(codes[k])
+            if users.size == 0:                  # unused atom: restart on the worst-coded patch
+                worst = np.argmax(np.sum(residual * residual, axis=0))
+                d[:, k] = x[:, worst] / np.linalg.norm(x[:, worst])
+                continue
+            err = residual[:, users] + np.outer(d[:, k], codes[k, users])
+            u, s, vt = np.linalg.svd(err, full_matrices=False)
+            d[:, k] = u[:, 0]
+            codes[k, users] = s[0] * vt[0]
+            residual[:, users] = err - np.outer(d[:, k], codes[k, users])
+    return normalise_columns(d)
+
+
+def _harvard_train_images(root: Path):
+    from bench.io import read_image
+    from bench.colour import luma
+    files = sorted(p for p in root.glob("*/train/*/*.png"))
+    if not files:
+        raise UserError(f"{root}: no Harvard training images (expected <task>/train/<modality>/*.png)")
+    return [np.round(luma(read_image(f)) * 255.0) for f in files]
+
+
+def main(argv=None) -> None:
+    """``python -m methods.sr learn --harvard DIR --out FILE.npz``: learn and save a dictionary."""
+    parser = argparse.ArgumentParser(prog="python -m methods.sr", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    learn = sub.add_parser("learn", help="learn a K-SVD dictionary from the Harvard train split")
+    learn.add_argument("--harvard", type=Path, required=True, help="folder holding <task>/train/<modality>/*.png")
+    learn.add_argument("--out", type=Path, default=DEFAULT_DICTIONARY)
+    learn.add_argument("--atoms", type=int, default=256)
+    learn.add_argument("--patches", type=int, default=20000)
+    learn.add_argument("--sparsity", type=int, default=8)
+    learn.add_argument("--iterations", type=int, default=15)
+    learn.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    d = learn_dictionary(_harvard_train_images(args.harvard), n_atoms=args.atoms, n_patches=args.patches,
+                         sparsity=args.sparsity, iterations=args.iterations, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, D=d.astype(np.float32),
+                        recipe=np.array(f"K-SVD, Harvard train split, {args.patches} patches, sparsity "
+                                        f"{args.sparsity}, {args.iterations} iterations, seed {args.seed}"))
+    print(f"wrote {args.out}: D {d.shape[0]}x{d.shape[1]} float32")
+
+
+# ----------------------------------------------------------------------------------------------
 # fusion
 # ----------------------------------------------------------------------------------------------
 
@@ -276,7 +377,6 @@ def sparse_fusion(a: np.ndarray, b: np.ndarray, d: np.ndarray, overlap: int = 6,
     return total / count
 
 
-@register_method("sr", citation=SR_CITATION)
 def sr_fusion(a: np.ndarray, b: np.ndarray, *, dictionary: str | None = None, overlap: int = 6,
               epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """Sparse-representation fusion (Yang & Li 2010): OMP codes of 8x8 patches, max-l1 rule.
@@ -288,3 +388,14 @@ def sr_fusion(a: np.ndarray, b: np.ndarray, *, dictionary: str | None = None, ov
     d = load_dictionary(dictionary)
     fused = sparse_fusion(to_input_scale(a, input_scale), to_input_scale(b, input_scale), d, overlap, epsilon)
     return (fused / input_scale).astype(np.float32)
+
+
+
+# ``python -m methods.sr`` runs this file a second time as ``__main__`` after ``methods/__init__`` has
+# imported (and registered) it as ``methods.sr``: register only in the package module, run the
+# command line from it.
+if __name__ == "__main__":
+    from methods.sr import main as _package_main
+    _package_main()
+else:
+    register_method("sr", citation=SR_CITATION)(sr_fusion)

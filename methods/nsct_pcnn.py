@@ -12,7 +12,7 @@ neighbourhood; the fused coefficient is the one whose neuron fired more often.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import convolve, uniform_filter
+from scipy.ndimage import uniform_filter
 
 from methods.mst import INPUT_SCALE, NSCT_LEVELS, _levels, _scaled
 from methods.registry import register_method
@@ -33,7 +33,8 @@ def modified_spatial_frequency(c: np.ndarray, window: int = 3) -> np.ndarray:
     rf = (core - pad[1:-1, :-2]) ** 2
     cf = (core - pad[:-2, 1:-1]) ** 2
     df = 0.5 * ((core - pad[:-2, :-2]) ** 2 + (core - pad[:-2, 2:]) ** 2)
-    return np.sqrt(sum(uniform_filter(v, window, mode="nearest") for v in (rf, cf, df)))
+    # the box means of non-negative terms can round a hair below zero: clip before the square root
+    return np.sqrt(np.maximum(sum(uniform_filter(v, window, mode="nearest") for v in (rf, cf, df)), 0.0))
 
 
 def fuzzy_linking_strength(c: np.ndarray, window: int = 3) -> np.ndarray:
@@ -53,37 +54,67 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
 
     ``L[n] = W * Y[n-1]``, ``U[n] = S (1 + beta L[n])``, ``Y[n] = U[n] > theta[n-1]``,
     ``theta[n] = exp(-alpha_theta) theta[n-1] + v_theta Y[n]``, ``T = sum_n Y[n]``; the stimulus is
-    normalised to [0, 1] by the caller so that one ``v_theta`` suits every sub-band.
+    normalised to [0, 1] by the caller so that one ``v_theta`` suits every sub-band. ``stimulus`` and
+    ``beta`` are (H, W) or a stack (K, H, W) of independent networks (linking stays within a slice,
+    zero outside the image). Computed in float32 (firing is a threshold test; counts are integers).
     """
-    fired = np.zeros_like(stimulus)
+    stimulus = np.asarray(stimulus, dtype=np.float32)
+    beta = np.asarray(beta, dtype=np.float32)
+    h, w = stimulus.shape[-2:]
+    padded = np.zeros(stimulus.shape[:-2] + (h + 2, w + 2), dtype=np.float32)   # zero outside the image
+    fired = padded[..., 1:-1, 1:-1]                  # view: writing it updates the padded array
     theta = np.ones_like(stimulus)
     counts = np.zeros_like(stimulus)
-    decay = np.exp(-alpha_theta)
-    for _ in range(iterations):                      # network time steps, whole image at once
-        link = convolve(fired, LINK_WEIGHTS, mode="constant")
-        fired = (stimulus * (1.0 + beta * link) > theta).astype(np.float64)
-        theta = decay * theta + v_theta * fired
+    decay = np.float32(np.exp(-alpha_theta))
+    diagonal = np.float32(LINK_WEIGHTS[0, 0])
+    for _ in range(iterations):                      # network time steps, all networks at once
+        # L = W * Y as shifted sums of the padded firing map (4-neighbours weight 1, diagonals 1/sqrt 2)
+        link = padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1]
+        link += padded[..., 1:-1, :-2]
+        link += padded[..., 1:-1, 2:]
+        corners = padded[..., :-2, :-2] + padded[..., :-2, 2:]
+        corners += padded[..., 2:, :-2]
+        corners += padded[..., 2:, 2:]
+        link += diagonal * corners
+        link *= beta
+        link += 1.0
+        link *= stimulus
+        np.greater(link, theta, out=fired, casting="unsafe")
+        theta *= decay
+        theta += np.float32(v_theta) * fired
         counts += fired
-    return counts
+    return counts.astype(np.float64)
 
 
-def _fire_counts(c: np.ndarray, iterations: int) -> np.ndarray:
-    return rpcnn_fire_counts(modified_spatial_frequency(c), fuzzy_linking_strength(c), iterations=iterations)
+def pcnn_select_many(pairs, iterations: int = 200) -> list[np.ndarray]:
+    """:func:`pcnn_select` for many coefficient pairs (each pair's two networks run as one stack)."""
+    stimuli, betas = [], []
+    for c1, c2 in pairs:
+        s1, s2 = modified_spatial_frequency(c1), modified_spatial_frequency(c2)
+        scale = max(s1.max(), s2.max(), 1e-12)       # one scale per pair: the comparison stays fair
+        stimuli += [s1 / scale, s2 / scale]
+        betas += [fuzzy_linking_strength(c1), fuzzy_linking_strength(c2)]
+    # one pair's networks at a time: the per-step arrays then stay in cache (~4x faster than one stack)
+    counts = [rpcnn_fire_counts(np.stack(stimuli[k:k + 2]), np.stack(betas[k:k + 2]), iterations=iterations)
+              for k in range(0, len(stimuli), 2)]
+    counts = np.concatenate(counts)
+    return [np.where(counts[2 * k] >= counts[2 * k + 1], c1, c2) for k, (c1, c2) in enumerate(pairs)]
 
 
 def pcnn_select(c1: np.ndarray, c2: np.ndarray, iterations: int = 200) -> np.ndarray:
     """Keep the coefficient whose RPCNN neuron fired more (A on ties); both stimuli share one scale."""
-    s1, s2 = modified_spatial_frequency(c1), modified_spatial_frequency(c2)
-    scale = max(s1.max(), s2.max(), 1e-12)
-    t1 = rpcnn_fire_counts(s1 / scale, fuzzy_linking_strength(c1), iterations=iterations)
-    t2 = rpcnn_fire_counts(s2 / scale, fuzzy_linking_strength(c2), iterations=iterations)
-    return np.where(t1 >= t2, c1, c2)
+    return pcnn_select_many([(c1, c2)], iterations)[0]
 
 
 def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarray:
     ca, cb = nsct_decompose(a, levels), nsct_decompose(b, levels)
-    bands = [[pcnn_select(x, y, iterations) for x, y in zip(la, lb)] for la, lb in zip(ca.bands, cb.bands)]
-    return nsct_reconstruct(NSCTCoefficients(pcnn_select(ca.low, cb.low, iterations), bands))
+    pairs = [(ca.low, cb.low)] + [(x, y) for la, lb in zip(ca.bands, cb.bands) for x, y in zip(la, lb)]
+    fused = pcnn_select_many(pairs, iterations)
+    bands, k = [], 1
+    for level in ca.bands:
+        bands.append(fused[k:k + len(level)])
+        k += len(level)
+    return nsct_reconstruct(NSCTCoefficients(fused[0], bands))
 
 
 @register_method("nsct_pcnn", citation="S. Das, M. K. Kundu, \"A neuro-fuzzy approach for medical image fusion\", "

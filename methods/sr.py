@@ -23,9 +23,11 @@ sparse representation", IEEE Trans. Signal Process. 54(11):4311-4322, 2006.
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from bench.errors import UserError
 from methods.registry import register_method
@@ -131,10 +133,29 @@ def batch_omp(d: np.ndarray, x: np.ndarray, epsilon: float, *, max_atoms: int | 
     eps2 = float(epsilon) ** 2
     xtx = np.sum(x * x, axis=0)
     todo = np.flatnonzero(xtx > eps2)                 # the rest are coded by zero atoms
-    for start in range(0, todo.size, chunk):
-        cols = todo[start:start + chunk]
-        out[:, cols] = _batch_omp_chunk(d, np.ascontiguousarray(x[:, cols].T), xtx[cols], eps2, t_max)
+    with single_threaded_torch():
+        for start in range(0, todo.size, chunk):
+            cols = todo[start:start + chunk]
+            out[:, cols] = _batch_omp_chunk(d, np.ascontiguousarray(x[:, cols].T), xtx[cols], eps2, t_max)
     return out
+
+
+@contextmanager
+def single_threaded_torch():
+    """Run torch's matrix products and decompositions on one thread inside the block (restored after).
+
+    Batch-OMP's per-step product is small ((chunk x n) by (n x m), ~4 MFLOP); a multi-threaded BLAS
+    spends more time waking and spinning its threads than computing, and on a busy 2-core machine
+    two threads cost ~8x the CPU time of one (measured with numpy/OpenBLAS and torch/MKL alike).
+    numpy's BLAS has no run-time thread control without extra packages, so these products go
+    through torch, whose thread count can be set here.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _batch_omp_chunk(d, signals, xtx, eps2, t_max):
@@ -142,6 +163,7 @@ def _batch_omp_chunk(d, signals, xtx, eps2, t_max):
     n_sig, n = signals.shape
     m = d.shape[1]
     atoms_by_row = np.ascontiguousarray(d.T)         # (m, n)
+    d_torch = torch.from_numpy(np.ascontiguousarray(d))
     q = np.zeros((n_sig, t_max, n))                  # orthonormal basis of the chosen atoms
     chol = np.zeros((n_sig, t_max, t_max))
     u = np.zeros((n_sig, t_max))
@@ -152,10 +174,11 @@ def _batch_omp_chunk(d, signals, xtx, eps2, t_max):
     resnorm = xtx.copy()
     live = np.ones(n_sig, dtype=bool)
     rows = np.arange(n_sig)
-    # einsum, not stacked matmul, for the per-signal products: numpy sends each stacked matmul slice
-    # to BLAS, and a multi-threaded BLAS on thousands of tiny products costs ~7x more CPU.
+    # einsum, not stacked matmul or torch.bmm, for the per-signal products: numpy sends each stacked
+    # matmul slice to BLAS (a multi-threaded BLAS on thousands of tiny products costs ~7x more CPU),
+    # and torch.bmm on these sizes was measured 1.6x slower than einsum.
     for i in range(t_max):
-        alpha = residual @ d                          # D' r for every signal
+        alpha = torch.mm(torch.from_numpy(residual), d_torch).numpy()   # D' r for every signal
         pos = np.argmax(np.abs(alpha), axis=1)
         apos = alpha[rows, pos]
         ok = live & ~selected[rows, pos] & (apos * apos >= 1e-14)
@@ -253,16 +276,25 @@ def training_patches(images, side: int = 8, n_patches: int = 20000, min_std: flo
                      seed: int = 0) -> np.ndarray:
     """Random mean-removed ``side x side`` patches (columns) from images on the 0..255 scale.
 
-    Near-flat patches (std < ``min_std`` grey levels: background) are dropped, since
-    ``sparse_fusion`` codes those with no atom at all.
+    Each image gives the same number of candidate positions (drawn uniformly, with replacement), so
+    memory stays ``O(n_patches)`` however many images there are. Near-flat candidates (std <
+    ``min_std`` grey levels: background) are dropped, since ``sparse_fusion`` codes those with no
+    atom at all; ``n_patches`` are then drawn from the rest.
     """
     rng = np.random.default_rng(seed)
+    images = [np.asarray(img, dtype=np.float64) for img in images]
+    per_image = max(1, -(-4 * n_patches // max(len(images), 1)))   # 4x oversampling for the flat ones
     pool = []
     for img in images:
-        p = extract_patches(np.asarray(img, dtype=np.float64), side, 1)
+        if min(img.shape) < side:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(img, (side, side))
+        ys = rng.integers(0, windows.shape[0], per_image)
+        xs = rng.integers(0, windows.shape[1], per_image)
+        p = windows[ys, xs].transpose(0, 2, 1).reshape(per_image, side * side).T   # column-major patch(:)
         p = p - p.mean(axis=0)
         pool.append(p[:, p.std(axis=0) >= min_std])
-    pool = np.concatenate(pool, axis=1)
+    pool = np.concatenate(pool, axis=1) if pool else np.zeros((side * side, 0))
     if pool.shape[1] == 0:
         raise UserError("no textured patches in the training images")
     pick = rng.choice(pool.shape[1], size=min(n_patches, pool.shape[1]), replace=False)
@@ -299,7 +331,8 @@ def learn_dictionary(images, *, n_atoms: int = 256, side: int = 8, n_patches: in
                 d[:, k] = x[:, worst] / np.linalg.norm(x[:, worst])
                 continue
             err = residual[:, users] + np.outer(d[:, k], codes[k, users])
-            u, s, vt = np.linalg.svd(err, full_matrices=False)
+            with single_threaded_torch():              # small SVDs: threads only add overhead
+                u, s, vt = (t.numpy() for t in torch.linalg.svd(torch.from_numpy(err), full_matrices=False))
             d[:, k] = u[:, 0]
             codes[k, users] = s[0] * vt[0]
             residual[:, users] = err - np.outer(d[:, k], codes[k, users])
@@ -362,7 +395,8 @@ def sparse_fusion(a: np.ndarray, b: np.ndarray, d: np.ndarray, overlap: int = 6,
     side = int(round(np.sqrt(d.shape[0])))
     step = side - overlap
     if min(a.shape) < side:
-        raise UserError(f"sparse_fusion: image {a.shape[1]}x{a.shape[0]} is smaller than the {side}x{side} patch")
+        raise UserError(f"sparse_fusion: image/low-pass band {a.shape[1]}x{a.shape[0]} is smaller than the "
+                        f"{side}x{side} patch (for the *_sr methods on small images, lower 'level')")
     pa, pb = extract_patches(a, side, step), extract_patches(b, side, step)
     mean_a, mean_b = pa.mean(axis=0), pb.mean(axis=0)
     n = pa.shape[1]

@@ -43,7 +43,8 @@ def _lowpass_rule(dictionary: str | None, overlap: int, epsilon: float) -> Lowpa
     return lambda low_a, low_b: sparse_fusion(low_a, low_b, d, overlap, epsilon)
 
 
-def _scaled(fuse_scaled: Callable[[np.ndarray, np.ndarray], np.ndarray], a, b, input_scale: float) -> np.ndarray:
+def fuse_on_input_scale(fuse_scaled: Callable[[np.ndarray, np.ndarray], np.ndarray], a, b, input_scale: float) -> np.ndarray:
+    """Run ``fuse_scaled`` on ``input_scale * a``, ``input_scale * b`` (the authors' 0..255) and scale back."""
     fused = fuse_scaled(to_input_scale(a, input_scale), to_input_scale(b, input_scale))
     return (fused / input_scale).astype(np.float32)
 
@@ -65,14 +66,14 @@ def pyramid_fuse(a, b, levels: int, *, ratio: bool, lowpass_rule: LowpassRule = 
                                 "(fusion code: O. Rockinger's toolbox, as in the MST-SR toolbox)")
 def lp_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """Laplacian-pyramid fusion (``lp_fuse(A, B, 4, 3, 3)``): mean base, consistent max-abs details."""
-    return _scaled(lambda x, y: pyramid_fuse(x, y, level, ratio=False), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: pyramid_fuse(x, y, level, ratio=False), a, b, input_scale)
 
 
 @register_method("rp", citation="A. Toet, \"Image fusion by a ratio of low-pass pyramid\", Pattern Recognit. "
                                 "Lett. 9(4):245-253, 1989")
 def rp_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """Ratio-of-low-pass pyramid fusion (``rp_fuse(A, B, 4, 3, 3)``)."""
-    return _scaled(lambda x, y: pyramid_fuse(x, y, level, ratio=True), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: pyramid_fuse(x, y, level, ratio=True), a, b, input_scale)
 
 
 @register_method("lp_sr", citation=LIU_2015)
@@ -80,7 +81,7 @@ def lp_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary: st
                  overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """LP-SR (``lp_sr_fuse(A, B, 4, 3, 3, D, 6, 0.1)``): Laplacian pyramid, SR-fused base."""
     rule = _lowpass_rule(dictionary, overlap, epsilon)
-    return _scaled(lambda x, y: pyramid_fuse(x, y, level, ratio=False, lowpass_rule=rule), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: pyramid_fuse(x, y, level, ratio=False, lowpass_rule=rule), a, b, input_scale)
 
 
 @register_method("rp_sr", citation=LIU_2015)
@@ -88,7 +89,7 @@ def rp_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary: st
                  overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """RP-SR (``rp_sr_fuse(A, B, 4, 3, 3, D, 6, 0.1)``): ratio pyramid, SR-fused base."""
     rule = _lowpass_rule(dictionary, overlap, epsilon)
-    return _scaled(lambda x, y: pyramid_fuse(x, y, level, ratio=True, lowpass_rule=rule), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: pyramid_fuse(x, y, level, ratio=True, lowpass_rule=rule), a, b, input_scale)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def dwt_fuse(a, b, levels: int, wavelet: str = "db1", lowpass_rule: LowpassRule 
 def dwt_fusion(a: np.ndarray, b: np.ndarray, *, wavelet: str = "db1", level: int = 4,
                input_scale: float = INPUT_SCALE) -> np.ndarray:
     """DWT fusion (``dwt_fuse(A, B, 4)``: db1, periodic): mean approximation, consistent max-abs details."""
-    return _scaled(lambda x, y: dwt_fuse(x, y, level, wavelet), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: dwt_fuse(x, y, level, wavelet), a, b, input_scale)
 
 
 @register_method("dwt_sr", citation=LIU_2015)
@@ -116,7 +117,7 @@ def dwt_sr_fusion(a: np.ndarray, b: np.ndarray, *, wavelet: str = "db1", level: 
                   input_scale: float = INPUT_SCALE) -> np.ndarray:
     """DWT-SR (``dwt_sr_fuse(A, B, 4, D, 6, 0.1)``): DWT, SR-fused approximation band."""
     rule = _lowpass_rule(dictionary, overlap, epsilon)
-    return _scaled(lambda x, y: dwt_fuse(x, y, level, wavelet, rule), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: dwt_fuse(x, y, level, wavelet, rule), a, b, input_scale)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ def dtcwt_fuse(a, b, levels: int, lowpass_rule: LowpassRule = average) -> np.nda
                                    "8(2):119-130, 2007")
 def dtcwt_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """DTCWT fusion (``dtcwt_fuse(A, B, 4)``, LeGall + qshift_06): mean low-pass, consistent max-|z|."""
-    return _scaled(lambda x, y: dtcwt_fuse(x, y, level), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: dtcwt_fuse(x, y, level), a, b, input_scale)
 
 
 @register_method("dtcwt_sr", citation=LIU_2015)
@@ -145,7 +146,7 @@ def dtcwt_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary:
                     overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """DTCWT-SR (``dtcwt_sr_fuse(A, B, 4, D, 6, 0.1)``): DTCWT, SR-fused low-pass."""
     rule = _lowpass_rule(dictionary, overlap, epsilon)
-    return _scaled(lambda x, y: dtcwt_fuse(x, y, level, rule), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: dtcwt_fuse(x, y, level, rule), a, b, input_scale)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,7 +165,8 @@ def nsct_fuse(a, b, levels=NSCT_LEVELS, lowpass_rule: LowpassRule = average) -> 
     return nsct_reconstruct(NSCTCoefficients(lowpass_rule(ca.low, cb.low), bands))
 
 
-def _levels(levels) -> tuple[int, ...]:
+def parse_levels(levels) -> tuple[int, ...]:
+    """NSCT directional levels from a tuple or a "2,3,3,4" string (command-line parameters)."""
     return tuple(int(v) for v in (levels.split(",") if isinstance(levels, str) else levels))
 
 
@@ -174,7 +176,7 @@ def _levels(levels) -> tuple[int, ...]:
 def nsct_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVELS,
                 input_scale: float = INPUT_SCALE) -> np.ndarray:
     """NSCT fusion (``nsct_fuse(A, B, [2 3 3 4])``, 'pyrexc' + 'vk'): mean low-pass, consistent max-abs."""
-    return _scaled(lambda x, y: nsct_fuse(x, y, _levels(levels)), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: nsct_fuse(x, y, parse_levels(levels)), a, b, input_scale)
 
 
 @register_method("nsct_sr", citation=LIU_2015)
@@ -182,4 +184,4 @@ def nsct_sr_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVELS,
                    overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """NSCT-SR (``nsct_sr_fuse(A, B, [2 3 3 4], D, 6, 0.1)``): NSCT, SR-fused (full-size) low-pass."""
     rule = _lowpass_rule(dictionary, overlap, epsilon)
-    return _scaled(lambda x, y: nsct_fuse(x, y, _levels(levels), rule), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: nsct_fuse(x, y, parse_levels(levels), rule), a, b, input_scale)

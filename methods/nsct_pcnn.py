@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from methods.mst import INPUT_SCALE, NSCT_LEVELS, _levels, _scaled
+from methods.mst import INPUT_SCALE, NSCT_LEVELS, parse_levels, fuse_on_input_scale
 from methods.registry import register_method
 from methods.transforms.nsct import NSCTCoefficients, nsct_decompose, nsct_reconstruct
 
@@ -123,11 +123,32 @@ def nsct_pcnn_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVEL
                      input_scale: float = INPUT_SCALE) -> np.ndarray:
     """NSCT + RPCNN fusion (Das & Kundu 2013): MSF stimulus, fuzzy linking strength, max firing count.
 
+    Parameters
+    ----------
+    a, b : (H, W) float images in [0, 1].
+    levels : NSCT directional levels per pyramid level, coarse to fine (tuple or "2,3,3,4").
+    iterations : RPCNN time steps.
+    input_scale : the images are fused as ``input_scale * x`` (0..255, as the MST methods).
+
+    Returns
+    -------
+    (H, W) float32 fused image.
+
     Notes
     -----
-    The RPCNN constants (``alpha_theta = 0.2``, ``v_theta = 20``, 200 iterations, 3x3 windows,
+    Per sub-band ``C`` (the low-pass and every directional band of both sources), with 3x3 windows:
+
+    * stimulus ``S = MSF(C) / max(MSF(C_A), MSF(C_B))``, ``MSF = sqrt(RF^2 + CF^2 + DF^2)`` (local mean
+      squared row, column and diagonal differences, diagonals weighted 1/2);
+    * linking strength ``beta = exp(-(C - mean_3x3 C)^2 / (2 var_3x3 C))`` (Gaussian membership);
+    * RPCNN: ``L[n] = W * Y[n-1]`` (W: 1 for 4-neighbours, 1/sqrt(2) diagonal), ``U[n] = S (1 + beta
+      L[n])``, ``Y[n] = [U[n] > theta[n-1]]``, ``theta[n] = exp(-alpha_theta) theta[n-1] + V_theta
+      Y[n]``, ``theta[0] = 1``; firing count ``T = sum_n Y[n]``;
+    * fused coefficient: ``C_A`` where ``T_A >= T_B``, else ``C_B``; inverse NSCT.
+
+    The RPCNN constants (``alpha_theta = 0.2``, ``V_theta = 20``, 200 iterations, 3x3 windows,
     inverse-distance linking weights) and the NSCT (``'pyrexc'`` + ``'vk'``, levels [2, 3, 3, 4])
-    are this implementation's choices, not checked against the paper's text. The rule is the same
-    for the low-pass and the directional sub-bands, as in the paper's scheme.
+    are this implementation's choices; they and the paper's equation numbering were not checked
+    against the paper's text, and no reference output exists (tests are property tests).
     """
-    return _scaled(lambda x, y: nsct_pcnn_fuse(x, y, _levels(levels), iterations), a, b, input_scale)
+    return fuse_on_input_scale(lambda x, y: nsct_pcnn_fuse(x, y, parse_levels(levels), iterations), a, b, input_scale)

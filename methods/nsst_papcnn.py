@@ -7,7 +7,7 @@ A port of the authors' ``fuse_NSST_PAPCNN`` (yuliu316316/NSST-PAPCNN-Fusion @ 04
 reproduces their outputs (see ``tests/test_nsst_papcnn.py``):
 
 1. ``nsst_dec2`` of both sources, 'maxflat' pyramid, ``dcomp = [3, 3, 4, 4]``,
-   ``dsize = [8, 8, 16, 16]`` (:mod:`methods.transforms_nsst`).
+   ``dsize = [8, 8, 16, 16]`` (:mod:`methods.transforms.nsst`).
 2. Low-pass: keep the source with the larger ``WLE * WSEML`` (paper Sec. III-B, Eqs. 12-15; ties
    take A).
 3. High-pass: the PA-PCNN of each sub-band (paper Eqs. 1-5 and the parameter rules 6-11) runs
@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.errors import UserError
 from methods.registry import register_method
-from methods.transforms_nsst import nsst_dec2, nsst_rec2
+from methods.transforms.nsst import nsst_dec2, nsst_rec2
 
 _SMOOTH_121 = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float64) / 16
 

@@ -7,7 +7,7 @@ from scipy.signal import convolve2d
 from bench.errors import UserError
 from methods import get_method
 from methods.nsst_papcnn import matlab_graythresh, nsst_papcnn_fusion, pad_reflect_zero_corners
-from methods.transforms_nsst import atrous_filters, nsst_dec2, nsst_rec2, shearing_filters_meyer
+from methods.transforms.nsst import atrous_filters, nsst_dec2, nsst_rec2, shearing_filters_meyer
 
 
 def test_maxflat_filters_are_a_perfect_reconstruction_pair():

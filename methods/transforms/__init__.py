@@ -9,5 +9,6 @@ exact inverse (perfect reconstruction is tested in ``tests/test_transforms.py``)
 * ``dwt``      -- orthonormal DWT with periodic extension (``dwt2(., 'db1', 'mode', 'per')``).
 * ``dtcwt``    -- Kingsbury's dual-tree complex wavelet transform (``dtwavexfm2``/``dtwaveifm2``).
 * ``nsct``     -- nonsubsampled contourlet transform (da Cunha, Zhou, Do 2006).
+* ``nsst``     -- nonsubsampled shearlet transform (``nsst_dec2``/``nsst_rec2``, as in Yin et al. 2019).
 * ``rules``    -- coefficient selection rules (``selc`` max-abs with consistency check, averaging).
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from bench.errors import UserError
@@ -135,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--convention", default="default", help="metric convention: default, cddfuse, vifb")
     run.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished cells")
     run.add_argument("--fresh", action="store_true", help="start over; the previous run folder is kept beside it")
-    run.add_argument("--jobs", type=int, default=1, help="worker processes (pairs run in parallel)")
+    run.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                     help="worker processes; pairs run in parallel (default: the cores, at most 4)")
     run.set_defaults(func=cmd_run)
 
     reg = sub.add_parser("regress", help="check a suite's mean scores against its committed baseline")

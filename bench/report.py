@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from bench import analysis  # noqa: E402
-from bench.io import write_bytes, write_text  # noqa: E402
+from bench.io import write_bytes, write_json, write_text  # noqa: E402
 
 GRID_PAIRS = 4
 HEADLINE = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
@@ -258,12 +258,16 @@ def sweep_figure(out: Path, summary, configs, metric_names, kind: str):
 
 # --- algorithm ---------------------------------------------------------------------------------------------
 
-def algorithm_table(configs, pairs, repeats: int = 3) -> list[dict]:
+def algorithm_table(configs, pairs, repeats: int = 3, *, cache: Path | None = None, versions: dict | None = None,
+                    budget_s: float = 2.0) -> list[dict]:
     """Parameters, MACs, median time and peak memory per configuration, measured one at a time.
 
-    Time: median of ``repeats`` fusions of the first pair in this process. Peak memory: the rise of the
-    process's peak resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``) during one
+    Time: median of up to ``repeats`` fusions of the first pair in this process; repeats stop once they
+    have taken ``budget_s`` (a 25 s method is timed once, not three times). Peak memory: the rise of the
+    process's peak resident set (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``) during the first
     fusion, which counts numpy and torch alike; elsewhere Python's ``tracemalloc`` peak (numpy only).
+    ``cache`` (a JSON file) keeps each row with its configuration's code version (``versions``), so a
+    resumed run re-measures only what changed.
     """
     import time
 
@@ -272,6 +276,7 @@ def algorithm_table(configs, pairs, repeats: int = 3) -> list[dict]:
     if not pairs:
         return []
     a, b = pairs[0][1].load()
+    cached = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     seen, rows = set(), []
     for config in configs:
         key = (config.method, config.params_json)
@@ -279,18 +284,31 @@ def algorithm_table(configs, pairs, repeats: int = 3) -> list[dict]:
                                                            and (c.method, c.params_json) in seen for c in configs):
             continue
         seen.add(key)
+        version = (versions or {}).get(config.label)
+        hit = cached.get(config.label)
+        if version is not None and hit is not None and hit.get("version") == version:
+            rows.append(hit["row"])
+            continue
         method = methods.get_method(config.method)
         times = []
-        for _ in range(repeats):
+
+        def timed_fusion():
             start = time.perf_counter()
             methods.fuse(a, b, config.method, **config.kwargs)
             times.append(time.perf_counter() - start)
-        peak = _peak_memory(lambda: methods.fuse(a, b, config.method, **config.kwargs))
+
+        peak = _peak_memory(timed_fusion)
+        while len(times) < repeats and sum(times) < budget_s:
+            timed_fusion()
         info = method.complexity(**config.kwargs) if method.complexity else {}
-        rows.append({"config": config.label, "trainable": method.trainable, "parameters": info.get("parameters"),
-                     "gmacs": info["macs"] / 1e9 if info.get("macs") else None,
-                     "median_ms": 1000 * float(np.median(times)), "peak_mib": peak,
-                     "size": f"{a.shape[1]}x{a.shape[0]}", "citation": method.citation})
+        row = {"config": config.label, "trainable": method.trainable, "parameters": info.get("parameters"),
+               "gmacs": info["macs"] / 1e9 if info.get("macs") else None,
+               "median_ms": 1000 * float(np.median(times)), "timed_runs": len(times), "peak_mib": peak,
+               "size": f"{a.shape[1]}x{a.shape[0]}", "citation": method.citation}
+        rows.append(row)
+        if cache is not None:
+            cached[config.label] = {"version": version, "row": row}
+            write_json(cache, cached)
     return rows
 
 
@@ -383,7 +401,8 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
         if body:
             extra.append(f"<h2 id='{kind}'>{title}</h2>{body}")
             toc.append(f"<li><a href='#{kind}'>{title}</a></li>")
-    algo = algorithm_table(configs, pairs, int(suite.get("timing_repeats", 3)))
+    algo = algorithm_table(configs, pairs, int(suite.get("timing_repeats", 3)), cache=out / "algorithm.json",
+                           versions=run.get("code_versions"))
     write_text(out / "tables" / "algorithm.csv", pd.DataFrame(algo).to_csv(index=False))
     extra.append(f"<h2 id='algorithm'>Algorithm analysis</h2>{algorithm_html(algo)}<p class='note'>Measured one "
                  f"configuration at a time on the first pair ({html.escape(run['machine'])}); the objective tables' "

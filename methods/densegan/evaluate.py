@@ -1,0 +1,155 @@
+"""Scores of trained generators: per-epoch checkpoints of a run, and shipped methods on test splits.
+
+``python -m methods.densegan.evaluate`` prints the mean of every metric per (dataset, method) on the
+Harvard test splits -- the table in methods/weights/MODEL_CARD.md; ``--run DIR`` instead scores every
+epoch checkpoint of a training run and writes ``metrics_vs_epoch.csv`` / ``.png`` into it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from bench.colour import luma
+from bench.errors import UserError
+
+DEFAULT_DATASETS = ("harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
+DEFAULT_METHODS = ("densegan", "densegan-nodense", "densegan-noloss", "densegan-noloss-nodense",
+                   "densegan-lean", "average", "dwt")
+
+
+def _load_dataset(dataset):
+    from bench.datasets import Registry
+    return Registry().dataset(dataset) if isinstance(dataset, str) else dataset
+
+
+def evaluate_checkpoints(run_dir: Path, dataset, metrics=None, epochs=None, *, fusion_rule: str | None = None,
+                         limit: int | None = None) -> pd.DataFrame:
+    """Metrics of every (or the listed) epoch checkpoint of a training run on one dataset.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run folder of ``methods.densegan.train`` (``checkpoints/epoch_NNNN.safetensors``).
+    dataset : str or bench.datasets.Dataset
+        Registry name or dataset; colour sources are fused and scored on their BT.601 luma.
+    metrics : list of str, optional
+        Metric names for ``metrics.compute`` (default: all registered).
+    epochs : list of int, optional
+        Epochs to score (default: every checkpoint present).
+    fusion_rule : str, optional
+        Override the generator's fusion rule.
+    limit : int, optional
+        Only the first ``limit`` pairs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (epoch, pair): ``epoch``, ``dataset``, ``pair`` and one column per metric.
+    """
+    import metrics as metric_registry
+    from methods.densegan import fuse_with_generator
+    from methods.densegan.train import checkpoint_paths, completed_epochs
+
+    run_dir = Path(run_dir)
+    available = completed_epochs(run_dir)
+    if not available:
+        raise UserError(f"{run_dir}: no epoch checkpoints (checkpoints/epoch_NNNN.safetensors)")
+    wanted = list(epochs) if epochs else available
+    missing = sorted(set(wanted) - set(available))
+    if missing:
+        raise UserError(f"{run_dir}: no checkpoint for epoch(s) {missing} (has {available})")
+    ds = _load_dataset(dataset)
+    pairs = [(p.name, *(luma(x) for x in p.load())) for p in ds.pairs(limit)]
+    rows = []
+    for epoch in wanted:
+        weights = checkpoint_paths(run_dir, epoch)[0]
+        for name, a, b in pairs:
+            fused = fuse_with_generator(a, b, weights, fusion_rule or "lmax")
+            rows.append({"epoch": epoch, "dataset": ds.name, "pair": name,
+                         **metric_registry.compute(a, b, fused, names=metrics)})
+    return pd.DataFrame(rows)
+
+
+def plot_metric_vs_epoch(frame: pd.DataFrame, out_path: Path, metrics=None) -> Path:
+    """One panel per metric: mean (and min-max band) over pairs against the epoch, one line per dataset."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(metrics or [c for c in frame.columns if c not in ("epoch", "dataset", "pair")])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), squeeze=False)
+    for ax, metric in zip(axes[0], names):
+        for dataset, group in frame.groupby("dataset"):
+            stats = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
+            ax.plot(stats.index, stats["mean"], marker="o", label=dataset)
+            ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15)
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+def evaluate_methods(methods=DEFAULT_METHODS, datasets=DEFAULT_DATASETS, metrics=None,
+                     limit: int | None = None) -> pd.DataFrame:
+    """Per-pair metrics of registered methods (``methods.fuse``, colour handled there) on datasets."""
+    import metrics as metric_registry
+    from methods import fuse
+
+    rows = []
+    for dataset in datasets:
+        ds = _load_dataset(dataset)
+        for pair in ds.pairs(limit):
+            a, b = pair.load()
+            for method in methods:
+                fused = fuse(a, b, method)
+                rows.append({"dataset": ds.name, "method": method, "pair": pair.name,
+                             **metric_registry.compute(a, b, fused, names=metrics)})
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m methods.densegan.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
+    parser.add_argument("--metrics", default=None, help="comma-separated (default: all registered)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N pairs per dataset")
+    parser.add_argument("--run", type=Path, help="score every epoch checkpoint of this run folder instead")
+    parser.add_argument("--csv", type=Path, help="also write the per-pair rows here")
+    args = parser.parse_args(argv)
+    metrics = args.metrics.split(",") if args.metrics else None
+    try:
+        if args.run:
+            frames = [evaluate_checkpoints(args.run, d, metrics, limit=args.limit) for d in args.datasets.split(",")]
+            frame = pd.concat(frames, ignore_index=True)
+            frame.to_csv(args.run / "metrics_vs_epoch.csv", index=False)
+            plot_metric_vs_epoch(frame, args.run / "metrics_vs_epoch.png", metrics)
+            table = frame.drop(columns="pair").groupby(["dataset", "epoch"]).mean()
+        else:
+            frame = evaluate_methods(args.methods.split(","), args.datasets.split(","), metrics, args.limit)
+            table = frame.drop(columns="pair").groupby(["dataset", "method"], sort=False).mean()
+        if args.csv:
+            frame.to_csv(args.csv, index=False)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(table.to_markdown(floatfmt=".4f") if _has_tabulate() else table.round(4).to_string())
+    return 0
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401  (optional: pandas.to_markdown needs it)
+        return True
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

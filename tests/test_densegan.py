@@ -86,6 +86,15 @@ def test_generator_shapes_and_range():
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
 
 
+def test_straight_through_clamp_clamps_forward_and_passes_gradient():
+    from methods.densegan.model import StraightThroughClamp
+    x = torch.tensor([-0.5, 0.25, 1.5], requires_grad=True)
+    y = StraightThroughClamp()(x)
+    assert torch.equal(y.detach(), torch.tensor([0.0, 0.25, 1.0]))
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.ones(3))
+
+
 def test_dense_block_concatenates_earlier_outputs():
     enc = Generator().encoder
     x = torch.rand(1, 1, 8, 8)

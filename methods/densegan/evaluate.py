@@ -139,16 +139,15 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(table.to_markdown(floatfmt=".4f") if _has_tabulate() else table.round(4).to_string())
+    print(markdown_table(table.reset_index()))
     return 0
 
 
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401  (optional: pandas.to_markdown needs it)
-        return True
-    except ImportError:
-        return False
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub markdown table of a flat frame (floats to ``digits`` decimals), without tabulate."""
+    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
 if __name__ == "__main__":

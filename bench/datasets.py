@@ -6,6 +6,7 @@ project's own brain phantom (``bench.phantom``), so the suite runs with no data 
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
@@ -32,6 +33,17 @@ class Pair:
     name: str
     loader: Callable[[], tuple[np.ndarray, np.ndarray]] = field(repr=False, compare=False)
     files: tuple[str, str] | None = None
+    identity: str = ""            # for generated pairs: what determines the images
+
+    def fingerprint(self) -> str:
+        """A hash of what the pair's images are made from: file contents, or the generator and its inputs."""
+        digest = hashlib.sha1()
+        if self.files:
+            for path in self.files:
+                digest.update(Path(path).read_bytes())
+        else:
+            digest.update(self.identity.encode())
+        return digest.hexdigest()[:16]
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.loader()
@@ -127,7 +139,9 @@ def _phantom_dataset(name, spec) -> Dataset:
     seed, size, count = int(spec.get("seed", 0)), int(spec.get("size", 256)), int(spec.get("pairs", 8))
 
     def list_pairs():
-        return [Pair(name, f"slice{i:02d}", lambda i=i: phantom_pair(mod_a, mod_b, i, seed=seed, size=size))
+        code = hashlib.sha1(Path(sys.modules[phantom_pair.__module__].__file__).read_bytes()).hexdigest()[:12]
+        return [Pair(name, f"slice{i:02d}", lambda i=i: phantom_pair(mod_a, mod_b, i, seed=seed, size=size),
+                     identity=f"phantom {code} {mod_a} {mod_b} index={i} seed={seed} size={size}")
                 for i in range(count)]
     return Dataset(**_dataset_fields(name, spec), list_pairs=list_pairs, location="phantom")
 

@@ -29,6 +29,8 @@ class Method:
     summary: str
     params: dict = field(default_factory=dict)
     trainable: bool = False
+    # optional: complexity(**params) -> {"parameters": int, "macs": int} per 256x256 pair (learned models)
+    complexity: Callable[..., dict] | None = None
 
     def __call__(self, a: np.ndarray, b: np.ndarray, **params) -> np.ndarray:
         unknown = sorted(set(params) - set(self.params))
@@ -41,7 +43,7 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, *, citation: str, trainable: bool = False):
+def register_method(name: str, *, citation: str, trainable: bool = False, complexity=None):
     """Decorator: register ``fn(a, b, *, param=default, ...)`` under ``name``."""
     def decorate(fn):
         if name in METHODS:
@@ -49,7 +51,7 @@ def register_method(name: str, *, citation: str, trainable: bool = False):
         sig = inspect.signature(fn)
         params = {p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY}
         summary = (inspect.getdoc(fn) or name).splitlines()[0]
-        METHODS[name] = Method(name, fn, citation, summary, params, trainable)
+        METHODS[name] = Method(name, fn, citation, summary, params, trainable, complexity)
         return fn
     return decorate
 

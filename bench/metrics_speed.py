@@ -1,0 +1,102 @@
+"""Speed table of the metric suite: ``python -m bench.metrics_speed [--convention C] [--repeat N]``.
+
+Prints, per metric, our median milliseconds per 256x256 triple (over the reference triples of
+../shared/reference/metrics, or a synthetic triple when that folder is absent), the reference
+implementation's median seconds per triple from timing.csv (CDDFuse where it has the metric, else the
+fastest other suite), and the speed-up. Runs on one thread (OMP_NUM_THREADS=1 is set before numpy loads).
+``--clock cpu`` (default) times with the process CPU clock, which on a shared machine is far less
+disturbed by other processes than the wall clock (``--clock wall``); on an idle machine they agree.
+"""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+# our metric name -> timing.csv (impl, metric) rows
+REFERENCE_TIMING = {"EN": "EN", "SD": "SD", "SF": "SF", "AG": "AG", "MI": "MI", "MSE": "MSE", "CC": "CC",
+                    "PSNR": "PSNR", "SCD": "SCD", "VIF": "VIF", "Qabf": "Qabf", "SSIM": "SSIM", "EI": "EI",
+                    "CE": "CE", "RMSE": "RMSE", "Qcb": "Qcb", "Qcv": "Qcv", "Nabf": "Nabf", "MS_SSIM": "MS_SSIM",
+                    "NMI": "Q_MI", "NCIE": "Q_NCIE", "FMI_pixel": "FMI_none", "FMI_dct": "FMI_dct", "Qp": "Q_P", "Qy": "Q_Y", "Qc": "Q_C", "Qw": "Q_S", "Qe": "Q_S"}
+
+
+def _triples():
+    from bench.io import read_image
+    root = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference" / "metrics"
+    if (root / "triples.csv").is_file():
+        import pandas as pd
+        t = pd.read_csv(root / "triples.csv")
+        return [tuple(np.asarray(read_image(root / r[k]), np.float64) for k in ("A", "B", "F")) for _, r in t.iterrows()], root
+    rng = np.random.default_rng(0)
+    a, b = rng.random((256, 256)), rng.random((256, 256))
+    return [(a, b, (a + b) / 2)], None
+
+
+def _reference_seconds(root):
+    if root is None or not (root / "timing.csv").is_file():
+        return {}
+    import pandas as pd
+    t = pd.read_csv(root / "timing.csv")
+    if (root / "timing_fmi.csv").is_file():  # Tang's FMI, timed on the four 'lap' triples only
+        t = pd.concat([t, pd.read_csv(root / "timing_fmi.csv")])
+    med = t.groupby(["impl", "metric"])["seconds"].median()
+    out = {}
+    for ours, theirs in REFERENCE_TIMING.items():
+        rows = {impl: s for (impl, m), s in med.items() if m == theirs}
+        if "cddfuse" in rows:
+            out[ours] = ("cddfuse", rows["cddfuse"])
+        elif rows:
+            impl = min(rows, key=rows.get)
+            out[ours] = (impl, rows[impl])
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--convention", default="cddfuse")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    args = parser.parse_args(argv)
+    import metrics
+    triples, root = _triples()
+    ref = _reference_seconds(root)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    rows, total = [], 0.0
+    for name, m in metrics.METRICS.items():
+        conv = args.convention if args.convention in m.conventions else "default"
+        times = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for a, b, f in triples:
+                best = min(_timed(m.fn, a, b, f, conv, clock) for _ in range(args.repeat))
+                times.append(best)
+        ms = 1000 * float(np.median(times))
+        total += ms
+        impl, sec = ref.get(name, ("", float("nan")))
+        rows.append((name, conv, ms, impl, sec, sec * 1000 / ms if sec == sec else float("nan")))
+    print(f"{'metric':10s} {'conv':8s} {'ours ms':>9s} {'ref impl':>9s} {'ref s':>9s} {'speed-up':>9s}")
+    for name, conv, ms, impl, sec, ratio in rows:
+        print(f"{name:10s} {conv:8s} {ms:9.2f} {impl:>9s} {sec:9.4f} {ratio:9.1f}")
+    cdd = [(ms, sec) for name, _, ms, impl, sec, _ in rows if impl == "cddfuse"]
+    if cdd:
+        ours, theirs = sum(c[0] for c in cdd), sum(c[1] for c in cdd)
+        print(f"\nCDDFuse's {len(cdd)} Evaluator.py metrics: ours {ours:.1f} ms, reference {theirs:.3f} s, "
+              f"speed-up {theirs * 1000 / ours:.1f}x")
+    print(f"whole suite ({len(rows)} metrics): {total:.1f} ms per triple, 1 thread, {args.clock} clock")
+
+
+def _timed(fn, a, b, f, conv, clock):
+    t0 = clock()
+    fn(a, b, f, convention=conv)
+    return clock() - t0
+
+
+if __name__ == "__main__":
+    main()

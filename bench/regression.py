@@ -1,0 +1,89 @@
+"""Guard against regressions in metric scores: compare a suite's mean scores with a committed baseline.
+
+The baseline (``tests/baselines/<suite>.csv``: dataset, config, metric, value) holds the mean of each
+metric over the suite's pairs. A check fails when a score moves in its metric's worse direction by more
+than ``rtol`` (relative) + ``atol``; improvements and changes within tolerance pass, and are listed so a
+reviewer sees them. ``--update`` rewrites the baseline; the diff then shows in review.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.datasets import REPO
+from bench.errors import UserError
+from bench.io import write_text
+
+BASELINE_DIR = REPO / "tests" / "baselines"
+
+
+def suite_means(out: Path, metric_names: list[str]) -> pd.DataFrame:
+    results = pd.read_csv(out / "results.csv")
+    means = results.groupby(["dataset", "config"], sort=True)[metric_names].mean()
+    return means.reset_index().melt(id_vars=["dataset", "config"], var_name="metric", value_name="value")
+
+
+def compare(current: pd.DataFrame, baseline: pd.DataFrame, *, rtol: float, atol: float) -> tuple[list[str], list[str]]:
+    """(regressions, other changes) as readable lines; a missing or new cell is a regression too."""
+    import metrics
+
+    merged = baseline.merge(current, on=["dataset", "config", "metric"], how="outer",
+                            suffixes=("_baseline", "_now"), indicator="side")
+    regressions, changes = [], []
+    for row in merged.itertuples():
+        where = f"{row.dataset} / {row.config} / {row.metric}"
+        if row.side == "left_only":
+            regressions.append(f"{where}: in the baseline ({row.value_baseline:.6g}) but not computed now")
+            continue
+        if row.side == "right_only":
+            regressions.append(f"{where}: new ({row.value_now:.6g}); not in the baseline (run with --update)")
+            continue
+        old, new = row.value_baseline, row.value_now
+        if np.isnan(old) and np.isnan(new):
+            continue
+        if np.isnan(old) != np.isnan(new):
+            regressions.append(f"{where}: {old:.6g} -> {new:.6g}")
+            continue
+        delta = new - old
+        if abs(delta) <= atol + rtol * abs(old):
+            continue
+        higher = metrics.get_metric(row.metric).higher_is_better
+        worse = delta < 0 if higher else delta > 0
+        line = f"{where}: {old:.6g} -> {new:.6g} ({'+' if delta > 0 else ''}{delta:.3g}, " \
+               f"{'worse' if worse else 'better'}; {'higher' if higher else 'lower'} is better)"
+        (regressions if worse else changes).append(line)
+    return regressions, changes
+
+
+def check_suite(suite: str, *, update: bool = False, data_root=None, rtol: float = 1e-4, atol: float = 1e-6,
+                baseline_dir: Path = BASELINE_DIR, jobs: int = 1) -> int:
+    """Run ``suite`` in a temporary folder and compare with (or, with ``update``, rewrite) its baseline."""
+    from bench.datasets import Registry
+    from bench.runner import run_suite
+
+    metric_names = list(Registry().suite(suite)["metrics"])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = run_suite(suite, out=Path(tmp) / suite, data_root=data_root, jobs=jobs)
+        current = suite_means(out, metric_names)
+    path = baseline_dir / f"{suite}.csv"
+    if update:
+        write_text(path, current.to_csv(index=False, float_format="%.10g"))
+        print(f"wrote {path} ({len(current)} scores)")
+        return 0
+    if not path.exists():
+        raise UserError(f"no baseline for suite {suite!r} at {path}; create it with "
+                        f"python -m bench regress --suite {suite} --update")
+    regressions, changes = compare(current, pd.read_csv(path), rtol=rtol, atol=atol)
+    for line in changes:
+        print(f"changed (not worse): {line}")
+    if regressions:
+        print(f"REGRESSION in suite {suite!r} against {path} (rtol {rtol}, atol {atol}):")
+        for line in regressions:
+            print(f"  {line}")
+        print(f"If the change is intended, update the baseline: python -m bench regress --suite {suite} --update")
+        return 1
+    print(f"suite {suite!r}: {len(current)} scores match the baseline (rtol {rtol}, atol {atol})")
+    return 0

@@ -1,0 +1,234 @@
+"""Run a suite: datasets x pairs x method configurations, every fused image saved, every metric recorded.
+
+Nothing is lost and nothing is computed twice:
+* each finished cell (dataset, pair, configuration) is appended to ``cells.jsonl`` and flushed to disk
+  before the next starts; fused images are written atomically;
+* a cell is keyed by its configuration (method, parameters, epoch), a fingerprint of its data (the files'
+  contents, or the phantom generator and its inputs) and the version of the code it ran (a hash of the
+  method's and the metrics' source files). ``--resume`` reuses every cell whose key still matches, so a
+  killed run continues where it stopped and a changed method or file is recomputed;
+* pairs run in parallel on a process pool (``jobs``).
+The tables, figures and ``index.html`` are rebuilt from ``cells.jsonl`` at the end (``bench.report``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from bench.datasets import REPO, Registry
+from bench.errors import UserError
+from bench.io import read_image, write_image, write_json, write_text
+from bench.sweeps import Config, expand_methods
+
+CELLS_FILE = "cells.jsonl"
+RUN_FILE = "run.json"
+
+
+def prepare_run_dir(out: Path, *, resume: bool, fresh: bool) -> None:
+    """Create ``out`` for a new run, or check it for ``resume``; ``fresh`` moves an old run aside."""
+    if resume and fresh:
+        raise UserError("--resume and --fresh exclude each other")
+    has_run = (out / RUN_FILE).exists() or (out / CELLS_FILE).exists()
+    if has_run and fresh:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        aside = out.with_name(f"{out.name}.prev-{stamp}")
+        out.rename(aside)
+        print(f"note: moved the previous run to {aside}", file=sys.stderr)
+    elif has_run and not resume:
+        raise UserError(f"{out} already holds a run; pass --resume to continue it (finished cells are reused) "
+                        f"or --fresh to start over (the old run is kept beside it)")
+    elif resume and not has_run:
+        raise UserError(f"{out}: no run to resume (no {RUN_FILE}); drop --resume to start one")
+    elif not has_run and out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not a run folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def read_cells(out: Path) -> list[dict]:
+    """Finished cells, the last one per key; a torn last line (a kill mid-write) is ignored."""
+    path = out / CELLS_FILE
+    if not path.exists():
+        return []
+    cells = {}
+    for line in path.read_text().splitlines():
+        try:
+            cell = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        cells[cell["key"]] = cell
+    return list(cells.values())
+
+
+def append_cell(out: Path, cell: dict) -> None:
+    with open(out / CELLS_FILE, "a") as fh:
+        fh.write(json.dumps(cell) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _source_files(module_name: str) -> list[Path]:
+    path = Path(sys.modules[module_name].__file__)
+    return sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+
+
+@lru_cache(maxsize=None)
+def code_version(method: str) -> str:
+    """Hash of the sources a cell of ``method`` depends on: its module, the registry, colour and metrics."""
+    import methods
+    import metrics
+
+    fn = methods.get_method(method).fn
+    files = _source_files(fn.__module__) + _source_files("methods.registry") + _source_files("bench.colour")
+    files += sorted(Path(metrics.__file__).parent.rglob("*.py"))
+    digest = hashlib.sha1()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def cell_key(dataset: str, pair: str, config: Config) -> str:
+    return f"{dataset}/{pair}/{config.label}"
+
+
+def fused_path(out: Path, dataset: str, label: str, pair: str) -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_.=@," else "_" for ch in label)
+    return out / "fused" / dataset / safe / f"{pair}.png"
+
+
+def _run_pair(task: dict) -> list[dict]:
+    """Fuse one pair with every configuration still to do; runs in a worker process."""
+    import methods
+    import metrics
+
+    registry = Registry(Path(task["registry"]))
+    dataset = registry.dataset(task["dataset"], task["data_root"], announce=False)
+    pair = next(p for p in dataset.pairs() if p.name == task["pair"])
+    a, b = pair.load()
+    out = Path(task["out"])
+    cells = []
+    for config in task["configs"]:
+        start = time.perf_counter()
+        fused = methods.fuse(a, b, config.method, **config.kwargs)
+        seconds = time.perf_counter() - start
+        path = fused_path(out, dataset.name, config.label, pair.name)
+        write_image(path, fused, overwrite=True)
+        scores = metrics.compute(a, b, fused, task["metrics"], convention=task["convention"])
+        cells.append({"key": cell_key(dataset.name, pair.name, config), "dataset": dataset.name,
+                      "pair": pair.name, "method": config.method, "config": config.label,
+                      "params": config.params_json, "epoch": config.epoch, "seconds": seconds,
+                      "data": task["fingerprint"], "code": task["code"][config.method],
+                      "fused": path.relative_to(out).as_posix(), **scores})
+    return cells
+
+
+def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods: list[str] | None = None,
+              metric_names: list[str] | None = None, data_root=None, resume: bool = False,
+              fresh: bool = False, convention: str = "default", jobs: int = 1,
+              registry: Registry | None = None, argv: list[str] | None = None) -> Path:
+    """Run one suite from ``datasets.yaml`` and write its report; returns the run folder."""
+    import methods as method_registry
+    import metrics as metric_registry
+
+    registry = registry or Registry()
+    suite = registry.suite(suite_name)
+    configs = expand_methods(methods or suite["methods"])
+    metric_names = metric_names or list(suite["metrics"])
+    for config in configs:
+        method = method_registry.get_method(config.method)
+        unknown = sorted(set(config.kwargs) - set(method.params))
+        if unknown:
+            raise UserError(f"suite {suite_name!r}: method {config.method!r} has no parameter {unknown[0]!r}")
+    for name in metric_names:
+        metric_registry.get_metric(name)
+    if convention not in metric_registry.CONVENTIONS:
+        raise UserError(f"unknown metric convention {convention!r} (known: {', '.join(metric_registry.CONVENTIONS)})")
+    datasets = [registry.dataset(name, data_root) for name in suite["datasets"]]
+    pairs = [(ds, p) for ds in datasets for p in ds.pairs(suite.get("pairs"))]
+
+    out = Path(out) if out else REPO / "reports" / suite_name
+    prepare_run_dir(out, resume=resume, fresh=fresh)
+    versions = {name: code_version(name) for name in sorted({c.method for c in configs})}
+    run_info = {
+        "suite": suite_name, "configs": [c.label for c in configs], "metrics": metric_names,
+        "convention": convention,
+        "datasets": {ds.name: {"description": ds.description, "location": ds.location,
+                               "modalities": list(ds.modalities), "colour": ds.colour,
+                               "split": registry.dataset_specs[ds.name].get("split")} for ds in datasets},
+        "command": "python -m bench " + shlex.join(argv) if argv is not None else None,
+        "code_versions": versions, "python": platform.python_version(), "numpy": np.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "jobs": jobs,
+    }
+    if resume:
+        previous = json.loads((out / RUN_FILE).read_text())
+        if previous.get("suite") != suite_name:
+            raise UserError(f"{out}: holds a run of suite {previous.get('suite')!r}, not {suite_name!r}")
+    run_info["started"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_json(out / RUN_FILE, run_info)
+
+    cells = read_cells(out)
+    # rewrite without a torn last line, so that appended cells start on a line of their own
+    write_text(out / CELLS_FILE, "".join(json.dumps(c) + "\n" for c in cells))
+    done = {(c["key"], c.get("data"), c.get("code"), tuple(k in c for k in metric_names)) for c in cells}
+    tasks, n_todo = [], 0
+    for ds, pair in tqdm(pairs, desc="checking cache", unit="pair", file=sys.stderr, leave=False,
+                         disable=not resume):
+        fingerprint = pair.fingerprint()
+        todo = [c for c in configs if (cell_key(ds.name, pair.name, c), fingerprint, versions[c.method],
+                                       (True,) * len(metric_names)) not in done]
+        if todo:
+            n_todo += len(todo)
+            tasks.append({"registry": str(registry.path), "dataset": ds.name, "pair": pair.name,
+                          "data_root": str(data_root) if data_root else None, "out": str(out),
+                          "configs": todo, "metrics": metric_names, "convention": convention,
+                          "fingerprint": fingerprint, "code": versions})
+    if resume:
+        print(f"resuming: {len(pairs) * len(configs) - n_todo} cells reused, {n_todo} to compute", file=sys.stderr)
+    with tqdm(total=n_todo, desc=suite_name, unit="cell", file=sys.stderr, disable=not n_todo) as bar:
+        if jobs > 1 and len(tasks) > 1:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(_run_pair, t) for t in tasks]
+                for future in as_completed(futures):
+                    for cell in future.result():
+                        append_cell(out, cell)
+                        bar.update()
+        else:
+            for task in tasks:
+                for cell in _run_pair(task):
+                    append_cell(out, cell)
+                    bar.update()
+
+    from bench.report import write_report
+    write_report(out, datasets, pairs, configs, metric_names, suite)
+    return out
+
+
+def results_table(out: Path, configs: list[Config] | None = None, datasets=None) -> pd.DataFrame:
+    """The tidy results of a run: one row per dataset, pair and configuration (only those asked for)."""
+    cells = read_cells(out)
+    if not cells:
+        raise UserError(f"{out}: no finished cells to report")
+    table = pd.DataFrame(cells).drop(columns=["key"])
+    if configs is not None:
+        table = table[table["config"].isin([c.label for c in configs])]
+    if datasets is not None:
+        table = table[table["dataset"].isin([d.name for d in datasets])]
+    order = {c.label: i for i, c in enumerate(configs or [])}
+    table = table.assign(_order=table["config"].map(order)).sort_values(["dataset", "pair", "_order"])
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def load_fused(out: Path, dataset: str, label: str, pair: str) -> np.ndarray:
+    return read_image(fused_path(out, dataset, label, pair))

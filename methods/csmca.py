@@ -1,0 +1,369 @@
+"""CSMCA: medical image fusion by convolutional-sparsity-based morphological component analysis.
+
+Y. Liu, X. Chen, R. K. Ward, Z. J. Wang, "Medical image fusion via convolutional sparsity based
+morphological component analysis", IEEE Signal Process. Lett. 26(3):485-489, 2019.
+
+A port of the authors' ``CSMCA_Fusion`` (yuliu316316/CSMCA-Fusion @ 6f6c3e7), which calls SPORCO's
+``lowpass`` and ``cbpdn`` (B. Wohlberg, "Efficient algorithms for convolutional sparse
+representations", IEEE TIP 25(1):301-315, 2016):
+
+1. base/detail split ``lowpass(s, 60, 16)``: Tikhonov low-pass ``(I + 60 (G_r^T G_r + G_c^T G_c))^{-1}``
+   with first-difference operators, solved in the DFT domain on the image padded by 16 samples
+   (symmetric, edge repeated); detail = image - base.
+2. MCA of each detail layer into cartoon and texture (paper Eq. 3, solved as in Eqs. 4-5): six rounds,
+   each a convolutional BPDN (paper Eq. 1) of the cartoon part with ``Dc`` and then of the texture
+   part with ``Dt``, ``lambda = max(0.6 - 0.1 k, 0.005)`` in round ``k``; BPDN by ADMM, at most
+   30 iterations, relative stopping tolerance 1e-3, over-relaxation 1.8, adaptive rho (SPORCO's
+   defaults), rho_0 = ``50 lambda + 1`` (cartoon) or 1 (texture); the X-step is the
+   Sherman-Morrison solve in the DFT domain.
+3. fusion (paper Eq. 6-7): per pixel, the coefficient vector of the source whose l1 activity,
+   averaged over a (2r+1)^2 window (zero padding), is larger (r = 5 cartoon, 2 texture; ties B);
+   base layers averaged; image = base + Dc * Xc + Dt * Xt.
+
+Computes in single precision like the MATLAB code (``single(u8)/255``). Both sources are solved
+together as one batch.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import scipy.ndimage
+import scipy.fft
+
+from bench.errors import UserError
+from methods.registry import register_method
+
+DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
+OWN_DICTIONARIES = (DICTIONARY_DIR / "csmca_cartoon.npz", DICTIONARY_DIR / "csmca_texture.npz")
+AUTHORS_DICTIONARY_NAMES = ("Dc_8_8_32.mat", "Dt_8_8_32.mat")
+
+
+# --- dictionaries ---------------------------------------------------------------------------------
+
+def _load_filters(path: Path) -> np.ndarray:
+    """One filter bank as (M, h, w) float64 from a MAT file (8x8xM, first variable) or an .npz."""
+    if not path.is_file():
+        raise UserError(f"csmca: dictionary file {path} not found")
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            arr = data["filters"] if "filters" in data else data[data.files[0]]
+        filters = np.asarray(arr, dtype=np.float64)
+    else:
+        try:
+            data = scipy.io.loadmat(path)
+        except Exception as exc:  # scipy raises several types for a non-MAT file
+            raise UserError(f"csmca: {path} is not a readable MAT file ({exc})") from None
+        names = [k for k in data if not k.startswith("__")]
+        if not names:
+            raise UserError(f"csmca: {path} holds no variable")
+        filters = np.moveaxis(np.asarray(data[names[0]], dtype=np.float64), 2, 0)
+    if filters.ndim != 3 or filters.shape[1] > 64 or filters.shape[2] > 64:
+        raise UserError(f"csmca: {path} should hold an (h, w, M) filter bank, got shape {filters.shape}")
+    return filters
+
+
+def load_dictionaries(dictionaries: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cartoon and texture filter banks, each (M, h, w).
+
+    ``None``: the project's own learned dictionaries (``methods/dictionaries/csmca_*.npz``).
+    A folder: its ``Dc_8_8_32.mat`` and ``Dt_8_8_32.mat`` (the authors' names) or
+    ``csmca_cartoon.npz`` and ``csmca_texture.npz``. Two paths joined by a comma: cartoon, texture.
+    """
+    if dictionaries is None:
+        paths = OWN_DICTIONARIES
+    elif "," in str(dictionaries):
+        paths = tuple(Path(p.strip()) for p in str(dictionaries).split(",", 1))
+    else:
+        folder = Path(dictionaries)
+        if not folder.is_dir():
+            raise UserError(f"csmca: dictionaries={dictionaries!r} is neither a folder nor 'cartoon,texture' files")
+        paths = tuple(folder / n for n in AUTHORS_DICTIONARY_NAMES)
+        if not all(p.is_file() for p in paths):
+            paths = tuple(folder / p.name for p in OWN_DICTIONARIES)
+    return _load_filters(paths[0]), _load_filters(paths[1])
+
+
+# --- SPORCO building blocks -------------------------------------------------------------------------
+
+def tikhonov_lowpass(image: np.ndarray, lam: float = 60.0, pad: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """SPORCO ``lowpass(s, lambda, npad)``: base = argmin ||x - s||^2 + lambda ||grad x||^2 (periodic
+    on the image padded symmetrically by ``pad``); returns ``(base, image - base)``.
+
+    ``image`` may be a stack (..., H, W); dtype is kept.
+    """
+    h, w = image.shape[-2:]
+    shape = (h + 2 * pad, w + 2 * pad)
+    grad_r = np.fft.rfft2(np.array([[-1.0, 1.0]]), s=shape)
+    grad_c = np.fft.rfft2(np.array([[-1.0], [1.0]]), s=shape)
+    denom = 1 + lam * np.abs(grad_r) ** 2 + lam * np.abs(grad_c) ** 2
+    padded = np.pad(image, ((0, 0),) * (image.ndim - 2) + ((pad, pad), (pad, pad)), mode="symmetric")
+    base = np.fft.irfft2(np.fft.rfft2(padded) / denom, s=shape)[..., pad:pad + h, pad:pad + w]
+    base = base.astype(image.dtype)
+    return base, image - base
+
+
+def _filters_dft(filters: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Half-spectrum DFT of the filters zero-padded at the origin to ``shape`` (SPORCO's ``fft2(D, H, W)``)."""
+    return scipy.fft.rfft2(filters, s=shape)
+
+
+def _synthesise(filters_f: np.ndarray, coeffs: np.ndarray, shape) -> np.ndarray:
+    """``sum_m d_m * x_m`` (circular), coeffs (..., M, H, W) -> (..., H, W) float32."""
+    spec = (filters_f.astype(np.complex64) * scipy.fft.rfft2(coeffs, workers=-1)).sum(axis=-3)
+    return scipy.fft.irfft2(spec, s=shape, workers=-1)
+
+
+def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, max_iter: int = 30,
+          rel_tol: float = 1e-3, relax: float = 1.8, rho_ratio: float = 1.2, rho_scaling: float = 100.0,
+          stats: list | None = None) -> np.ndarray:
+    """Convolutional BPDN ``min_x 1/2 ||sum_m d_m * x_m - s||^2 + lam sum_m ||x_m||_1`` by ADMM.
+
+    SPORCO's ``cbpdn`` with its default options (AutoRho every iteration with adaptive scaling,
+    normalised residuals, relaxation 1.8, AbsStopTol 0) for a batch of signals (N, H, W), each with
+    its own stopping test and rho. Returns the sparse variable Y, (N, M, H, W) float32. ``stats``, if
+    given, receives the number of iterations each signal ran.
+    """
+    n, h, w = signal.shape
+    shape = (h, w)
+    dft = _filters_dft(filters, shape)                                   # (M, H, W/2+1) complex128
+    dft_conj = np.conj(dft).astype(np.complex64)
+    energy = (dft.real ** 2 + dft.imag ** 2).sum(axis=0)                 # |d|^2 per frequency
+    dsf = dft_conj[None] * scipy.fft.rfft2(signal, workers=-1)[:, None]  # D^H s
+    rho = np.full(n, float(rho))
+    rsdl_target = 1 + 18.3 ** (np.log10(lam) + 1)
+    solve_c = np.empty((n,) + dft.shape, dtype=np.complex64)
+    for i in range(n):
+        solve_c[i] = dft / (energy + rho[i])
+    y = np.zeros((n,) + dft.shape[:1] + shape, dtype=np.float32)
+    u = np.zeros_like(y)
+    x = np.empty_like(y)
+    xr = np.empty_like(y)
+    iterations = np.zeros(n, dtype=int)
+    active = list(range(n))
+    for k in range(1, max_iter + 1):
+        if not active:
+            break
+        for i in list(active):
+            yi, ui, xi, xri = y[i], u[i], x[i], xr[i]
+            rho_i = np.float32(rho[i])
+            # X-step: (D^H D + rho I) x = D^H s + rho (y - u), rank-one per frequency (Sherman-Morrison)
+            np.subtract(yi, ui, out=xri)
+            b = scipy.fft.rfft2(xri, workers=-1)
+            b *= rho_i
+            b += dsf[i]
+            cb = np.einsum("mhw,mhw->hw", solve_c[i], b)
+            b -= dft_conj * cb
+            b /= rho_i
+            xi[...] = scipy.fft.irfft2(b, s=shape, workers=-1)
+            # over-relaxed Y-step (soft threshold) and dual update
+            np.multiply(xi, np.float32(relax), out=xri)
+            xri -= np.float32(relax - 1) * yi
+            y_prev = yi.copy()
+            np.add(xri, ui, out=yi)
+            thr = np.float32(lam / rho[i])
+            mag = np.abs(yi)
+            mag -= thr
+            np.maximum(mag, 0, out=mag)
+            np.copysign(mag, yi, out=yi)
+            ui += xri
+            ui -= yi
+            nx, ny, nu = (float(np.linalg.norm(t.ravel())) for t in (xi, yi, ui))
+            # an all-zero code (a flat detail layer) has nothing left to converge: r = 0, not 0/0
+            r = float(np.linalg.norm((xi - yi).ravel())) / max(nx, ny) if max(nx, ny) > 0 else 0.0
+            s_ = float(np.linalg.norm((y_prev - yi).ravel())) / nu if nu > 0 else np.inf
+            iterations[i] = k
+            if k != 1:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    mult = np.sqrt(r / (s_ * rsdl_target))
+                mult = 1 / mult if mult < 1 else mult
+                mult = min(mult, rho_scaling)
+                rsf = 1.0
+                if r > rsdl_target * rho_ratio * s_:
+                    rsf = mult
+                if s_ > (rho_ratio / rsdl_target) * r:
+                    rsf = 1 / mult
+                if np.isfinite(rsf) and rsf != 1:
+                    rho[i] *= rsf
+                    ui /= np.float32(rsf)
+                    solve_c[i] = dft / (energy + rho[i])
+            if r <= rel_tol and s_ <= rel_tol:
+                active.remove(i)
+    if stats is not None:
+        stats.extend(iterations.tolist())
+    return y
+
+
+def mca_decompose(detail: np.ndarray, cartoon: np.ndarray, texture: np.ndarray, rounds: int = 6,
+                  stats: list | None = None):
+    """The authors' ``CSMCA(s, iters, Dc, Dt)`` for a batch of detail layers (N, H, W).
+
+    Returns the last cartoon and texture coefficient maps, each (N, M, H, W) float32.
+    """
+    s = np.ascontiguousarray(detail, dtype=np.float32)
+    shape = s.shape[-2:]
+    dft_c, dft_t = _filters_dft(cartoon, shape), _filters_dft(texture, shape)
+    part_c = np.zeros_like(s)
+    part_t = np.zeros_like(s)
+    coef_c = coef_t = None
+    for k in range(1, rounds + 1):
+        lam = max(0.6 - 0.1 * k, 0.005)
+        part_c = part_c + (s - part_t - part_c)
+        coef_c = cbpdn(cartoon, part_c, lam, 50 * lam + 1, stats=stats)
+        part_c = _synthesise(dft_c, coef_c, shape)
+        part_t = part_t + (s - part_t - part_c)
+        coef_t = cbpdn(texture, part_t, lam, 1.0, stats=stats)
+        part_t = _synthesise(dft_t, coef_t, shape)
+    return coef_c, coef_t
+
+
+def fuse_coefficients(coef_a: np.ndarray, coef_b: np.ndarray, radius: int) -> np.ndarray:
+    """The authors' ``coef_fusion``: per pixel, A's coefficient vector where its window-mean l1
+    activity (zero-padded ``imfilter``) is strictly larger, else B's."""
+    size = 2 * radius + 1
+    act_a = scipy.ndimage.uniform_filter(np.abs(coef_a).sum(axis=0), size, mode="constant")
+    act_b = scipy.ndimage.uniform_filter(np.abs(coef_b).sum(axis=0), size, mode="constant")
+    return np.where((act_a > act_b)[None], coef_a, coef_b)
+
+
+@register_method("csmca", citation="Y. Liu, X. Chen, R. K. Ward, Z. J. Wang, IEEE Signal Process. Lett. 26(3):485-489, 2019")
+def csmca_fusion(a: np.ndarray, b: np.ndarray, *, dictionaries: str | None = None, rounds: int = 6,
+                 lowpass_lambda: float = 60.0, lowpass_pad: int = 16, cartoon_radius: int = 5,
+                 texture_radius: int = 2) -> np.ndarray:
+    """CSMCA fusion (Liu et al. 2019): Tikhonov base averaged, cartoon/texture CSR coefficients by max activity.
+
+    Parameters
+    ----------
+    a, b : (H, W) float images in [0, 1].
+    dictionaries : None for the project's own learned 8x8x32 cartoon/texture filters; a folder holding
+        the authors' ``Dc_8_8_32.mat`` / ``Dt_8_8_32.mat``; or ``"cartoon_file,texture_file"``.
+    rounds : MCA rounds (6).
+    lowpass_lambda, lowpass_pad : SPORCO ``lowpass`` parameters (60, 16).
+    cartoon_radius, texture_radius : activity window radii of the fusion rule (5, 2).
+
+    Returns
+    -------
+    (H, W) float32, unclipped (the authors return ``uint8(s*255)`` of it).
+    """
+    for name, value, low in (("rounds", rounds, 1), ("lowpass_pad", lowpass_pad, 0),
+                             ("cartoon_radius", cartoon_radius, 0), ("texture_radius", texture_radius, 0)):
+        if int(value) != value or value < low:
+            raise UserError(f"csmca: {name} must be an integer >= {low}, got {value!r}")
+    if not lowpass_lambda > 0:
+        raise UserError(f"csmca: lowpass_lambda must be > 0, got {lowpass_lambda!r}")
+    cartoon, texture = load_dictionaries(dictionaries)
+    # single(u8)/255 as in the authors' code (the registry passes float32 u8/255 already)
+    sources = np.stack([np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)])
+    base, detail = tikhonov_lowpass(sources, lowpass_lambda, int(lowpass_pad))
+    coef_c, coef_t = mca_decompose(detail, cartoon, texture, int(rounds))
+    shape = sources.shape[-2:]
+    fused_c = fuse_coefficients(coef_c[0], coef_c[1], int(cartoon_radius))
+    fused_t = fuse_coefficients(coef_t[0], coef_t[1], int(texture_radius))
+    detail_f = (_synthesise(_filters_dft(cartoon, shape), fused_c, shape)
+                + _synthesise(_filters_dft(texture, shape), fused_t, shape))
+    return ((base[0] + base[1]) / 2 + detail_f).astype(np.float32)
+
+
+# --- convolutional dictionary learning (the project's own cartoon/texture filters) -----------------
+
+def _project_filters(full: np.ndarray, size: int) -> np.ndarray:
+    """Constraint set of SPORCO's ccmod: support ``size x size`` at the origin, unit l2 norm."""
+    out = np.zeros_like(full)
+    out[:, :size, :size] = full[:, :size, :size]
+    norms = np.sqrt((out ** 2).sum(axis=(1, 2), keepdims=True))
+    return out / np.maximum(norms, 1e-12)
+
+
+def learn_convolutional_dictionary(images: np.ndarray, *, n_filters: int = 32, size: int = 8,
+                                   lam: float = 0.1, iterations: int = 30, sigma: float = 1.0,
+                                   seed: int = 0) -> np.ndarray:
+    """Convolutional dictionary learning by alternating ADMM (as SPORCO's ``ConvBPDNDictLearn``).
+
+    Alternates (a) sparse coding of all training images with :func:`cbpdn` (10 ADMM iterations,
+    lambda ``lam``) and (b) the dictionary update of ``ccmod``: ADMM on
+    ``min_d sum_k ||sum_m d_m * x_km - s_k||^2`` s.t. each ``d_m`` is supported on ``size x size``
+    with unit norm, the linear step solved per frequency as an (M x M) system (Wohlberg 2016, Sec. V).
+
+    Parameters
+    ----------
+    images : (N, H, W) zero-mean training signals (e.g. detail layers).
+    Returns
+    -------
+    (n_filters, size, size) float32 filters.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    n, h, w = images.shape
+    rng = np.random.default_rng(seed)
+    full = np.zeros((n_filters, h, w))
+    full[:, :size, :size] = rng.standard_normal((n_filters, size, size))
+    dictionary = _project_filters(full, size)
+    signal_f = np.fft.rfft2(images.astype(np.float64))                         # (N, H, W')
+    dual = np.zeros_like(dictionary)
+    split = dictionary.copy()
+    for _ in range(iterations):
+        coef = cbpdn(dictionary[:, :size, :size], images, lam, 50 * lam + 1, max_iter=10)
+        coef_f = np.fft.rfft2(coef.astype(np.float64))                        # (N, M, H, W')
+        xf = np.moveaxis(coef_f, (0, 1), (-2, -1))                            # (H, W', N, M)
+        gram = np.conj(np.swapaxes(xf, -1, -2)) @ xf + sigma * np.eye(n_filters)
+        rhs_data = np.einsum("hwnm,nhw->hwm", np.conj(xf), signal_f)
+        for _ in range(5):
+            target_f = np.moveaxis(np.fft.rfft2(split - dual), 0, -1)         # (H, W', M)
+            d_f = np.linalg.solve(gram, (rhs_data + sigma * target_f)[..., None])[..., 0]
+            dictionary_full = np.fft.irfft2(np.moveaxis(d_f, -1, 0), s=(h, w))
+            split = _project_filters(dictionary_full + dual, size)
+            dual += dictionary_full - split
+        dictionary = split
+    return dictionary[:, :size, :size].astype(np.float32)
+
+
+def _training_layers(harvard: Path, n_images: int, crop: int, seed: int):
+    """Cartoon and texture training signals from Harvard train images.
+
+    Cartoon: the detail layer (SPORCO lowpass(., 60, 16) removed) of a 7x7 median-filtered image --
+    piecewise-smooth structure without fine texture. Texture: the detail layer minus that cartoon.
+    """
+    from bench.io import read_image
+
+    files = sorted(harvard.glob("*/train/*/*.png"))
+    if not files:
+        raise UserError(f"csmca: no training images under {harvard}/*/train/*/")
+    rng = np.random.default_rng(seed)
+    picked = [files[i] for i in rng.choice(len(files), size=min(n_images, len(files)), replace=False)]
+    cartoon, texture = [], []
+    for path in picked:
+        img = read_image(path)
+        img = img.mean(axis=2) if img.ndim == 3 else img
+        top = (img.shape[0] - crop) // 2
+        left = (img.shape[1] - crop) // 2
+        img = img[top:top + crop, left:left + crop].astype(np.float32)
+        _, detail = tikhonov_lowpass(img)
+        _, smooth_detail = tikhonov_lowpass(scipy.ndimage.median_filter(img, size=7))
+        cartoon.append(smooth_detail)
+        texture.append(detail - smooth_detail)
+    return np.stack(cartoon), np.stack(texture)
+
+
+def main(argv=None) -> None:
+    """Learn and save the cartoon/texture dictionaries.
+
+    ``python -c "from methods.csmca import main; main()" --harvard DIR [--out DIR]``
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--harvard", required=True, type=Path)
+    parser.add_argument("--out", type=Path, default=DICTIONARY_DIR)
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    cartoon_imgs, texture_imgs = _training_layers(args.harvard, args.images, args.crop, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, imgs, lam in (("cartoon", cartoon_imgs, 0.1), ("texture", texture_imgs, 0.05)):
+        filters = learn_convolutional_dictionary(imgs, lam=lam, iterations=args.iterations, seed=args.seed)
+        np.savez_compressed(args.out / f"csmca_{name}.npz", filters=filters)
+        print(f"{name}: {filters.shape} -> {args.out / f'csmca_{name}.npz'}")
+

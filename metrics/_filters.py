@@ -1,0 +1,185 @@
+"""Shared building blocks of the metric suite: scaling, histograms, entropies, windows, filters, SSIM maps.
+
+Everything here works on float64 arrays. Filtering follows MATLAB's naming because most reference
+codes are MATLAB: ``filter2(h, x, 'same')`` is a correlation with zero padding, ``'valid'`` keeps only
+the positions where the window fits. Separable windows are applied as two 1-D passes (exact up to
+rounding and much faster than 2-D convolution).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import ndimage
+
+SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # d/dx (columns), MATLAB flt1
+SOBEL_Y = SOBEL_X.T.copy()                                                    # d/dy (rows), MATLAB flt2
+
+
+class MetricWarning(UserWarning):
+    """A metric returned NaN or took a documented fallback path (0/0, constant image)."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, MetricWarning, stacklevel=3)
+
+
+# ----------------------------------------------------------------------------------------- scaling
+def to255(x: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> the 0..255 scale every reference works on.
+
+    An image read from an 8-bit file arrives as float32(k/255), and float32(k/255) * 255 is k only to
+    about 1e-5. When every pixel is that close to an integer the image is snapped to the exact grey
+    levels k, so the metric sees what the references saw (a 16-bit or real-valued image is left alone).
+    """
+    y = np.asarray(x, dtype=np.float64) * 255.0
+    k = np.rint(y)
+    residue = np.subtract(y, k)  # in-place abs/max: this runs for every metric on every image
+    np.abs(residue, out=residue)
+    if residue.max(initial=0.0) < 1e-3:
+        return k
+    return y
+
+
+def grey_levels(x: np.ndarray) -> np.ndarray:
+    """Integer grey levels 0..255 of a [0, 1] image (MATLAB uint8 rounding, floor(255x + 0.5)).
+
+    For 8-bit sources ``float32(k/255) * 255`` is within 1e-5 of k, so this recovers k exactly; a 16-bit
+    source is quantised to 256 levels, which is what every 256-bin histogram reference assumes.
+    """
+    return np.clip(np.floor(np.asarray(x, dtype=np.float64) * 255.0 + 0.5), 0, 255).astype(np.int64)
+
+
+def stretch_levels(x: np.ndarray) -> np.ndarray:
+    """Zheng Liu's ``normalize1``: min-max stretch to 0..255, rounded (all-zero input is kept)."""
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = x.min(), x.max()
+    if lo == 0 and hi == 0:
+        return x.copy()
+    if hi == lo:  # MATLAB gives 0/0 = NaN here; a constant image carries one grey level
+        return np.zeros_like(x)
+    return matlab_round((x - lo) / (hi - lo) * 255.0)
+
+
+def matlab_round(y: np.ndarray) -> np.ndarray:
+    """MATLAB ``round`` (half away from zero) for y >= 0, exact: floor(y + 0.5) is not, because
+    y + 0.5 can round up in floating point when y is just below a half."""
+    r = np.floor(y)
+    return r + (y - r >= 0.5)
+
+
+# -------------------------------------------------------------------------------------- histograms
+def histogram(levels: np.ndarray, bins: int = 256) -> np.ndarray:
+    return np.bincount(levels.ravel(), minlength=bins).astype(np.float64)
+
+
+def joint_histogram(x_levels: np.ndarray, y_levels: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Joint histogram, rows indexed by ``x``, columns by ``y``."""
+    flat = x_levels.ravel() * bins + y_levels.ravel()
+    return np.bincount(flat, minlength=bins * bins).reshape(bins, bins).astype(np.float64)
+
+
+def entropy(counts: np.ndarray, base: float = 2.0) -> float:
+    """Shannon entropy of a histogram (any shape), empty bins skipped."""
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum() / np.log(base))
+
+
+def mutual_information(x_levels, y_levels, base: float = 2.0, bins: int = 256):
+    """(I(X;Y), H(X), H(Y), H(X,Y)) from integer grey levels."""
+    joint = joint_histogram(x_levels, y_levels, bins)
+    hx, hy, hxy = entropy(joint.sum(1), base), entropy(joint.sum(0), base), entropy(joint, base)
+    return hx + hy - hxy, hx, hy, hxy
+
+
+# -------------------------------------------------------------------------------- windows, filters
+def gaussian_window(size: int, sigma: float, dtype=np.float64) -> np.ndarray:
+    """1-D normalised Gaussian; the outer product is MATLAB ``fspecial('gaussian', size, sigma)``."""
+    coords = np.arange(size, dtype=dtype) - dtype((size - 1) / 2)
+    g = np.exp(-(coords ** 2) / dtype(2 * sigma * sigma))
+    return (g / g.sum()).astype(np.float64)
+
+
+def filter_separable(x: np.ndarray, g: np.ndarray, shape: str = "valid", mode: str = "constant") -> np.ndarray:
+    """Correlate ``x`` with the separable window ``outer(g, g)``.
+
+    ``shape='valid'``: only positions where the window fits (output shrinks by len(g)-1);
+    ``'same'``: output of the input's size with border ``mode`` (scipy.ndimage names; 'constant' = zero).
+    """
+    n = len(g)
+    if n % 2 == 0:
+        raise ValueError("only odd window lengths are supported")
+    if shape == "valid":
+        if min(x.shape) < n:
+            raise ValueError(f"image {x.shape} smaller than the {n}x{n} window")
+        # the border mode never reaches the kept centre region, so cropping gives MATLAB's 'valid'
+        h = n // 2
+        y = ndimage.correlate1d(x, g, axis=0, mode="nearest")[h:x.shape[0] - h]
+        return ndimage.correlate1d(y, g, axis=1, mode="nearest")[:, h:x.shape[1] - h]
+    return ndimage.correlate1d(ndimage.correlate1d(x, g, axis=0, mode=mode), g, axis=1, mode=mode)
+
+
+def filter2(kernel: np.ndarray, x: np.ndarray, shape: str = "same") -> np.ndarray:
+    """MATLAB ``filter2`` (correlation; 'same' pads with zeros, 'valid' crops) for small 2-D kernels."""
+    if shape == "same":
+        # ndimage centres an even kernel one sample later than MATLAB; only odd kernels are used here
+        return ndimage.correlate(x, kernel, mode="constant", cval=0.0)
+    kh, kw = kernel.shape
+    full = ndimage.correlate(x, kernel, mode="constant", cval=0.0)
+    return full[(kh - 1) // 2: x.shape[0] - kh // 2, (kw - 1) // 2: x.shape[1] - kw // 2]
+
+
+def sobel(x: np.ndarray, mode: str = "constant") -> tuple[np.ndarray, np.ndarray]:
+    """(gx, gy): correlation with MATLAB's flt1 / flt2 Sobel kernels, border ``mode`` (ndimage name)."""
+    gx = ndimage.correlate(x, SOBEL_X, mode=mode, cval=0.0)
+    gy = ndimage.correlate(x, SOBEL_Y, mode=mode, cval=0.0)
+    return gx, gy
+
+
+def local_moments(x, y, g, shape="valid"):
+    """Local means, variances and covariance (population, weights ``outer(g, g)``)."""
+    mx, my = filter_separable(x, g, shape), filter_separable(y, g, shape)
+    vx = filter_separable(x * x, g, shape) - mx * mx
+    vy = filter_separable(y * y, g, shape) - my * my
+    cxy = filter_separable(x * y, g, shape) - mx * my
+    return mx, my, vx, vy, cxy
+
+
+def ssim_terms(x, y, g, c1, c2, shape="valid"):
+    """SSIM map and contrast-structure map of Wang et al. 2004, eq. (13), plus the local variances."""
+    mx, my, vx, vy, cxy = local_moments(x, y, g, shape)
+    cs = (2 * cxy + c2) / (vx + vy + c2)
+    ssim = (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs
+    return ssim, cs, vx, vy, cxy
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation; NaN (0/0) when either image is constant."""
+    dx, dy = x - x.mean(), y - y.mean()
+    den = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float((dx * dy).sum() / den)
+
+
+def freqspace_grid(shape) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB ``[u, v] = freqspace([rows, cols], 'meshgrid')`` (normalised frequencies in [-1, 1))."""
+    rows, cols = shape
+
+    def axis(n):
+        return (np.arange(n) - np.floor(n / 2)) * (2.0 / n)
+    return np.meshgrid(axis(cols), axis(rows))
+
+
+def frequency_filter(x: np.ndarray, transfer: np.ndarray) -> np.ndarray:
+    """``real(ifft2(ifftshift(fftshift(fft2(x)) .* H)))`` with a centred transfer function ``H``."""
+    return np.fft.ifft2(np.fft.fft2(x) * np.fft.ifftshift(transfer)).real
+
+
+def block_reduce(x: np.ndarray, block: int, fn) -> np.ndarray:
+    """MATLAB ``blkproc(x, [b b], fn)`` with zero padding of partial blocks; ``fn`` reduces axes (1, 3)."""
+    rows, cols = x.shape
+    pr, pc = -rows % block, -cols % block
+    if pr or pc:
+        x = np.pad(x, ((0, pr), (0, pc)))
+    r, c = x.shape
+    return fn(x.reshape(r // block, block, c // block, block))

@@ -1,0 +1,63 @@
+"""Score a folder of fused images against two folders of sources: ``evaluate_folders`` (the CLI calls it)."""
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from bench.errors import UserError
+from bench.io import list_images, read_image
+
+
+def _pairs(a_dir: Path, b_dir: Path, f_dir: Path) -> list[tuple[str, Path, Path, Path]]:
+    """Triples matched by file stem; every fused image needs both sources."""
+    for label, folder in (("A", a_dir), ("B", b_dir), ("fused", f_dir)):
+        if not folder.is_dir():
+            raise UserError(f"{label} folder {folder} does not exist")
+    by_stem = [{p.stem: p for p in list_images(d)} for d in (a_dir, b_dir, f_dir)]
+    a_imgs, b_imgs, f_imgs = by_stem
+    if not f_imgs:
+        raise UserError(f"fused folder {f_dir} holds no images")
+    unpaired = sorted(s for s in f_imgs if s not in a_imgs or s not in b_imgs)
+    if unpaired:
+        raise UserError(f"{len(unpaired)} fused image(s) in {f_dir} lack a source in {a_dir} or {b_dir}: "
+                        f"{', '.join(unpaired[:5])}{' ...' if len(unpaired) > 5 else ''}")
+    return [(s, a_imgs[s], b_imgs[s], f_imgs[s]) for s in sorted(f_imgs)]
+
+
+def _score(job):
+    import metrics
+
+    stem, a_path, b_path, f_path, names, convention = job
+    try:
+        values = metrics.compute(read_image(a_path), read_image(b_path), read_image(f_path), names, convention)
+    except UserError as exc:
+        raise UserError(f"{stem}: {exc}") from None
+    return {"name": stem, **values}
+
+
+def evaluate_folders(a_dir, b_dir, f_dir, names=None, convention: str = "default", jobs: int = 1) -> pd.DataFrame:
+    """One row per fused image (index: file stem), one column per metric.
+
+    Pairs are matched by file name stem; a fused image without both sources raises ``UserError``.
+    ``jobs > 1`` spreads the images over a process pool. Progress goes to stderr.
+    """
+    import metrics
+
+    if convention not in metrics.CONVENTIONS:
+        raise UserError(f"unknown metric convention {convention!r} (known: {', '.join(metrics.CONVENTIONS)})")
+    names = list(names) if names else list(metrics.METRICS)
+    for n in names:
+        metrics.get_metric(n)
+    jobs_list = [(s, a, b, f, names, convention)
+                 for s, a, b, f in _pairs(Path(a_dir), Path(b_dir), Path(f_dir))]
+    bar = dict(total=len(jobs_list), desc="metrics", unit="img", file=sys.stderr)
+    if jobs > 1 and len(jobs_list) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            rows = list(tqdm(pool.map(_score, jobs_list), **bar))
+    else:
+        rows = [_score(j) for j in tqdm(jobs_list, **bar)]
+    return pd.DataFrame(rows).set_index("name")[names]

@@ -1,0 +1,36 @@
+"""The CI guard on metric scores: the quick suite must match its committed baseline."""
+import pandas as pd
+
+from bench.regression import BASELINE_DIR, check_suite, compare
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["dataset", "config", "metric", "value"])
+
+
+def test_compare_flags_only_the_worse_direction():
+    baseline = frame([("d", "m", "EN", 5.0), ("d", "m", "SSIM", 1.0), ("d", "m", "SD", 50.0)])
+    current = frame([("d", "m", "EN", 4.9), ("d", "m", "SSIM", 1.2), ("d", "m", "SD", 50.000001)])
+    regressions, changes = compare(current, baseline, rtol=1e-4, atol=1e-6)
+    assert regressions == ["d / m / EN: 5 -> 4.9 (-0.1, worse; higher is better)"]
+    assert changes == ["d / m / SSIM: 1 -> 1.2 (+0.2, better; higher is better)"]
+
+
+def test_compare_flags_missing_and_new_cells():
+    regressions, _ = compare(frame([("d", "new", "EN", 1.0)]), frame([("d", "old", "EN", 1.0)]), rtol=0, atol=0)
+    assert len(regressions) == 2 and "not computed now" in regressions[0] + regressions[1]
+
+
+def test_quick_suite_matches_committed_baseline(harvard_dir, capsys):
+    assert check_suite("quick", data_root=harvard_dir.parent) == 0, capsys.readouterr().out
+
+
+def test_injected_regression_fails_with_a_readable_diff(harvard_dir, tmp_path, capsys):
+    baseline = pd.read_csv(BASELINE_DIR / "quick.csv")
+    target = (baseline["config"] == "dwt") & (baseline["metric"] == "SSIM") & (baseline["dataset"] == "harvard_ct_mri")
+    assert target.sum() == 1
+    baseline.loc[target, "value"] += 0.05  # pretend dwt used to be better
+    baseline.to_csv(tmp_path / "quick.csv", index=False)
+    assert check_suite("quick", data_root=harvard_dir.parent, baseline_dir=tmp_path) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION in suite 'quick'" in out and "harvard_ct_mri / dwt / SSIM" in out and "worse" in out

@@ -1,4 +1,5 @@
 """Dense-block GAN: fusion rules, networks, MAC counter, losses, weights files, registered methods."""
+import json
 import math
 
 import numpy as np
@@ -239,18 +240,74 @@ def test_variants_are_registered_as_trainable():
         assert m.trainable and set(m.params) == {"weights", "fusion_rule", "device"}
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_method_fuses_a_64px_pair(name):
+@pytest.fixture(scope="module")
+def phantom_ct_mr():
+    from bench.phantom import phantom_pair
+    return phantom_pair("CT", "MR-T2", size=64)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_shipped_method_fuses_a_phantom_pair(name, phantom_ct_mr):
     import methods
+    if not (WEIGHTS_DIR / f"{name}.safetensors").is_file():
+        pytest.skip(f"{name}: no shipped weights (test_all_four_configurations_are_shipped covers the four)")
     assert (WEIGHTS_DIR / f"{name}.safetensors").stat().st_size < 2_000_000
-    rng = np.random.default_rng(0)
-    a, b = rng.random((64, 64), dtype=np.float32), rng.random((64, 64), dtype=np.float32)
+    a, b = phantom_ct_mr
     fused = methods.fuse(a, b, name)
     assert fused.shape == (64, 64) and fused.dtype == np.float32
-    assert 0.0 <= fused.min() and fused.max() <= 1.0 and fused.std() > 0
+    assert np.isfinite(fused).all() and 0.0 <= fused.min() and fused.max() <= 1.0 and fused.std() > 0
     # an RGB (PET-like) source gives an RGB result through the registry's colour path
     rgb = np.stack([a, 0.5 * a, b], axis=-1)
     assert methods.fuse(rgb, b, name).shape == (64, 64, 3)
+
+
+def test_all_four_configurations_are_shipped():
+    missing = [n for n in SHIPPED if not (WEIGHTS_DIR / f"{n}.safetensors").is_file()]
+    assert not missing, f"no shipped weights for {missing}"
+
+
+def test_complexity_is_counted_from_the_model(tmp_path):
+    import methods
+    torch.manual_seed(0)
+    path = save_generator(Generator(TINY), tmp_path / "tiny.safetensors")
+    info = methods.get_method("densegan").complexity(weights=str(path), fusion_rule="mean")
+    x = torch.zeros(1, 1, 256, 256)
+    assert info == {"parameters": count_parameters(Generator(TINY)), "macs": count_macs(Generator(TINY), x, x)}
+    # without weights: the shipped (or configured) architecture; the lean one is within the 3.6 GMAC budget
+    full = methods.get_method("densegan").complexity()
+    lean = methods.get_method("densegan-lean").complexity()
+    assert lean["macs"] < 3.6e9 < full["macs"] and lean["parameters"] < full["parameters"]
+
+
+def test_weights_parameter_takes_checkpoints_run_folders_and_sweep_patterns(tmp_path, monkeypatch):
+    import methods
+    from bench.sweeps import expand_methods
+    from methods.densegan.checkpoint import prefixed, save_weights
+    from methods.densegan.model import Discriminator
+
+    torch.manual_seed(2)
+    g = Generator(TINY)
+    run = tmp_path / "run"
+    for epoch in (1, 2):     # training-checkpoint form: G and D in one file, prefixed
+        with torch.no_grad():
+            for p_ in g.parameters():
+                p_.add_(0.01 * epoch)
+        save_weights({**prefixed(g, "generator"), **prefixed(Discriminator(), "discriminator")},
+                     run / "checkpoints" / f"epoch_{epoch:04d}.safetensors",
+                     {"generator_config": json.dumps(TINY.to_dict())})
+    save_generator(g, run / "generator.safetensors")
+    rng = np.random.default_rng(3)
+    a, b = rng.random((24, 24), dtype=np.float32), rng.random((24, 24), dtype=np.float32)
+    configs = expand_methods([{"method": "densegan", "epochs": [1, 2],
+                               "weights": str(run / "checkpoints" / "epoch_{epoch:04d}.safetensors")}])
+    assert [c.label for c in configs] == ["densegan@1", "densegan@2"]
+    at_1, at_2 = (methods.fuse(a, b, c.method, **c.kwargs) for c in configs)
+    assert not np.array_equal(at_1, at_2)
+    assert np.array_equal(methods.fuse(a, b, "densegan", weights=str(run)), at_2)   # folder -> final generator
+    monkeypatch.chdir(tmp_path)                                                        # relative to the cwd
+    assert np.array_equal(methods.fuse(a, b, "densegan", weights="run/checkpoints/epoch_0001.safetensors"), at_1)
+    with pytest.raises(UserError, match="not found"):
+        methods.fuse(a, b, "densegan", weights="run/checkpoints/epoch_0009.safetensors")
 
 
 def test_fusion_rule_parameter_changes_the_result():

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from bench.errors import UserError
-from methods.densegan.train import (_fit, checkpoint_paths, completed_epochs, main, resolve_config, train)
+from methods.densegan.train import (CONFIG_DIR, _fit, checkpoint_paths, completed_epochs, main, resolve_config, train)
 
 
 def tiny_config(epochs=2, **train_over):
@@ -77,6 +77,32 @@ def test_command_line_entry_point(tmp_path, capsys):
     resolved = (tmp_path / "run" / "config.yaml").read_text()
     assert "lambda_ssim: 0.0" in resolved and "method: densegan-noloss" in resolved
     assert main(["--method", "densegan", "--config", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_bench_train_command(tmp_path, capsys):
+    from bench.cli import main as bench_main
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("inherit: " + str(CONFIG_DIR / "densegan.yaml") + "\n"
+                   "data: {synthetic: {pairs: 4, size: 24}, patch_size: 16}\n"
+                   "model: {stem_channels: 4, growth: 4, decoder_channels: [4]}\n"
+                   "discriminator: {base_channels: 4, layers: 2}\n"
+                   "profiles: {tiny: {train: {batch_size: 2, max_steps_per_epoch: 2, threads: 1, log_every: 1}}}\n")
+    out = tmp_path / "run"
+    rc = bench_main(["train", "--method", "densegan", "--config", str(cfg), "--profile", "tiny",
+                     "--epochs", "1", "--out", str(out)])
+    assert rc == 0 and f"generator weights: {out}" in capsys.readouterr().out
+    assert completed_epochs(out) == [1]
+    assert len(pd.read_csv(out / "log_steps.csv")) == 2
+    assert {"config.yaml", "log_epochs.csv", "loss_curve.png", "generator.safetensors"} <= {
+        p.name for p in out.iterdir()}
+    # user mistakes: one error line, exit status 2
+    assert bench_main(["train", "--method", "densegan", "--config", str(cfg), "--profile", "gpu"]) == 2
+    assert bench_main(["train", "--method", "densegan", "--config", str(cfg), "--profile", "tiny",
+                       "--epochs", "1", "--out", str(out)]) == 2         # checkpoints there, no --resume
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+    assert "no profile 'gpu'" in err[0] and "--resume" in err[1]
 
 
 def _free_port() -> int:

@@ -9,7 +9,7 @@ returns the module. A new rule is one decorated function.
 References
 ----------
 C. Zhao, T. Wang, B. Lei, "Medical image fusion method based on dense block and deep convolutional
-generative adversarial network", Neural Computing and Applications 33:6595-6610, 2021 (the Lmax-norm rule).
+generative adversarial network", Neural Computing and Applications 33(12), 2021 (published online 13 Oct 2020) (the Lmax-norm rule).
 H. Li, X.-J. Wu, "DenseFuse: a fusion approach to infrared and visible images", IEEE TIP 28(5), 2019
 (the addition and l1-norm rules, Eqs. 1-3).
 """

@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from bench.errors import UserError
+from methods.densegan.arguments import add_train_arguments
 from methods.densegan.checkpoint import (load_state, load_weights, prefixed, save_generator, save_state,
                                          save_weights, unprefixed)
 from methods.densegan.data import FusionPairs
@@ -361,19 +362,6 @@ def train(config: dict, out_dir: Path, resume: bool = False) -> Path:
 
 
 # ----------------------------------------------------------------------------------------- CLI
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of ``bench train`` (all but --method, which the caller adds)."""
-    parser.add_argument("--config", type=Path, help="config YAML (default methods/configs/<method>.yaml)")
-    parser.add_argument("--profile", default="cpu", help="profile in the config: cpu (default) or paper")
-    parser.add_argument("--dataset", help="training dataset(s), comma-separated (overrides data.datasets)")
-    parser.add_argument("--epochs", type=int, help="number of epochs (overrides train.epochs)")
-    parser.add_argument("--out", type=Path, help="run folder (default runs/<method>-<profile>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config value, e.g. --set data.patch_size=96 (repeatable)")
-    return parser
-
 
 def run_train(args: argparse.Namespace) -> Path:
     method = getattr(args, "method", None) or "densegan"

@@ -97,19 +97,45 @@ def plot_metric_vs_epoch(frame: pd.DataFrame, out_path: Path, metrics=None) -> P
     return out_path
 
 
+def parse_method_spec(spec: str) -> tuple[str, dict]:
+    """``"densegan[fusion_rule=max;weights=runs/x]"`` -> ``("densegan", {"fusion_rule": "max", ...})``.
+
+    The bracket form matches the labels of bench/sweeps.py; ``;`` separates parameters (``,`` separates
+    methods on the command line). Values are parsed as YAML scalars.
+    """
+    import yaml
+
+    name, sep, rest = spec.partition("[")
+    if not sep:
+        return spec, {}
+    if not rest.endswith("]"):
+        raise UserError(f"method spec {spec!r}: expected name[key=value;...]")
+    params = {}
+    for item in filter(None, rest[:-1].split(";")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UserError(f"method spec {spec!r}: {item!r} is not key=value")
+        params[key.strip()] = yaml.safe_load(value)
+    return name, params
+
+
 def evaluate_methods(methods=DEFAULT_METHODS, datasets=DEFAULT_DATASETS, metrics=None,
                      limit: int | None = None) -> pd.DataFrame:
-    """Per-pair metrics of registered methods (``methods.fuse``, colour handled there) on datasets."""
+    """Per-pair metrics of registered methods (``methods.fuse``, colour handled there) on datasets.
+
+    ``methods`` holds names or specs with parameters, ``densegan[fusion_rule=max]`` (``parse_method_spec``).
+    """
     import metrics as metric_registry
     from methods import fuse
 
+    parsed = [(spec, *parse_method_spec(spec)) for spec in methods]
     rows = []
     for dataset in datasets:
         ds = _load_dataset(dataset)
         for pair in ds.pairs(limit):
             a, b = pair.load()
-            for method in methods:
-                fused = fuse(a, b, method)
+            for method, name, params in parsed:
+                fused = fuse(a, b, name, **params)
                 rows.append({"dataset": ds.name, "method": method, "pair": pair.name,
                              **metric_registry.compute(a, b, fused, names=metrics)})
     return pd.DataFrame(rows)

@@ -166,3 +166,13 @@ def test_method_specs_with_parameters():
     frame = evaluate_methods(["average", "densegan[fusion_rule=mean]", "densegan"], [ds], ["SSIM"])
     assert frame.method.to_list() == ["average", "densegan[fusion_rule=mean]", "densegan"]
     assert frame.SSIM.iloc[1] != frame.SSIM.iloc[2]          # the parameter reached the method
+
+
+def test_wins_counts_each_metric_in_its_direction():
+    from methods.densegan.evaluate import wins
+
+    frame = pd.DataFrame([
+        {"dataset": "d", "method": "ours", "pair": "p", "SSIM": 0.8, "Qabf": 0.5, "MSE": 0.01},
+        {"dataset": "d", "method": "rival", "pair": "p", "SSIM": 0.7, "Qabf": 0.6, "MSE": 0.02}])
+    row = wins(frame, "ours").iloc[0]
+    assert (row["rival"], row["wins"], row["of"], row["loses on"]) == ("rival", 2, 3, "Qabf")   # MSE: lower wins

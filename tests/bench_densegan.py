@@ -2,8 +2,8 @@
 
     python -m pytest tests/bench_densegan.py -o addopts="" --benchmark-enable -q
 
-Skipped by default (``--benchmark-skip`` in pyproject addopts, which ``-o addopts=""`` clears). The timing depends on machine load; the table
-with MACs and parameters is ``python -m bench.densegan_speed``.
+Skipped by default (``--benchmark-skip`` in pyproject's addopts, which ``-o addopts=""`` clears). The
+timing depends on machine load; the table with MACs and parameters is ``python -m bench.densegan_speed``.
 """
 import numpy as np
 import pytest

@@ -94,6 +94,13 @@ def cmd_metrics(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from methods.densegan.train import run_train
+
+    run_train(args)
+    return 0
+
+
 def cmd_list(args) -> int:
     from bench.datasets import Registry
 
@@ -171,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("-o", "--output", help="CSV file for folder mode (default: stdout)")
     met.add_argument("--force", action="store_true")
     met.set_defaults(func=cmd_metrics)
+
+    trn = sub.add_parser("train", help="train a trainable method (densegan and its ablations)")
+    trn.add_argument("--method", default="densegan",
+                     help="densegan, densegan-nodense, densegan-noloss, densegan-noloss-nodense, densegan-lean")
+    from methods.densegan.arguments import add_train_arguments
+    add_train_arguments(trn)
+    trn.set_defaults(func=cmd_train)
 
     lst = sub.add_parser("list", help="list suites, datasets, methods and metrics")
     lst.add_argument("what", nargs="?", choices=["suites", "datasets", "methods", "metrics"])

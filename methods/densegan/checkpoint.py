@@ -1,0 +1,111 @@
+"""Weights and training state on disk: safetensors only for weights, atomic writes.
+
+* Weights (``*.safetensors``): flat tensors with ``generator.`` / ``discriminator.`` prefixes (training
+  checkpoints) or the generator alone (shipped files), plus string metadata: ``generator_config`` (JSON of
+  ``GeneratorConfig``) so a file rebuilds its own network. Written to a temp file and ``os.replace``d.
+* Training state (``*.state.pt``): epoch, step, RNG states and optimizer states, written with
+  ``torch.save`` and read with ``torch.load(weights_only=True)`` (plain tensors and containers only).
+A weights file that is not safetensors (a pickled ``.pt``/``.pth``, which can run code when loaded) is
+refused with a ``UserError``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from bench.errors import UserError
+from methods.densegan.model import Generator, GeneratorConfig
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        # safetensors creates its file 0600; give it the usual permissions like bench.io's writers do
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def save_weights(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file starts with an 8-byte little-endian header size, then a JSON header '{'."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
+
+
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; anything else is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"weights file {path} not found")
+    if path.suffix != ".safetensors" or not _is_safetensors(path):
+        raise UserError(f"{path}: not a safetensors file; pickled weights (.pt/.pth) are refused because "
+                        f"loading them can run code -- convert with safetensors.torch.save_file(state_dict, ...)")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = dict(fh.metadata() or {})
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable safetensors file ({exc})") from None
+
+
+def prefixed(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
+
+
+def unprefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def save_generator(generator: Generator, path: Path, extra_metadata: dict[str, str] | None = None) -> Path:
+    """Shipped form: the generator alone, its config in the metadata."""
+    meta = {"generator_config": json.dumps(generator.config.to_dict()), **(extra_metadata or {})}
+    return save_weights(generator.state_dict(), path, meta)
+
+
+def load_generator(path: Path, fusion_rule: str | None = None, device: str = "cpu") -> Generator:
+    """Rebuild a generator from a shipped or checkpoint safetensors file (eval mode)."""
+    tensors, meta = load_weights(path)
+    if "generator_config" not in meta:
+        raise UserError(f"{path}: no generator_config in the safetensors metadata (not a densegan weights file)")
+    config = GeneratorConfig.from_dict(json.loads(meta["generator_config"]))
+    generator = Generator(config)
+    state = unprefixed(tensors, "generator") or tensors
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UserError(f"{path}: weights do not fit the generator in its metadata ({str(exc).splitlines()[0]})") from None
+    if fusion_rule:
+        generator.set_fusion_rule(fusion_rule)
+    return generator.to(device).eval()
+
+
+def save_state(state: dict, path: Path) -> Path:
+    return _atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"training state {path} not found") from None
+    except Exception as exc:      # torch raises UnpicklingError / RuntimeError for foreign content
+        raise UserError(f"{path}: not a loadable training state ({str(exc).splitlines()[0]})") from None

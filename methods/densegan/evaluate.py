@@ -1,0 +1,215 @@
+"""Scores of trained generators: per-epoch checkpoints of a run, and shipped methods on test splits.
+
+``python -m methods.densegan.evaluate`` prints the mean of every metric per (dataset, method) on the
+Harvard test splits -- the table in methods/weights/MODEL_CARD.md; ``--run DIR [--epochs 1,4]`` instead
+scores every (or the listed) epoch checkpoint of a training run and writes ``metrics_vs_epoch.csv`` /
+``metrics_vs_epoch.png`` (metric against epoch, one line per dataset) into it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from bench.colour import luma
+from bench.errors import UserError
+
+DEFAULT_DATASETS = ("harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
+DEFAULT_METHODS = ("densegan", "densegan-nodense", "densegan-noloss", "densegan-noloss-nodense",
+                   "densegan-lean", "average", "dwt")
+
+
+def _load_dataset(dataset):
+    from bench.datasets import Registry
+    return Registry().dataset(dataset) if isinstance(dataset, str) else dataset
+
+
+def evaluate_checkpoints(run_dir: Path, dataset, metrics=None, epochs=None, *, fusion_rule: str | None = None,
+                         limit: int | None = None) -> pd.DataFrame:
+    """Metrics of every (or the listed) epoch checkpoint of a training run on one dataset.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A run folder of ``methods.densegan.train`` (``checkpoints/epoch_NNNN.safetensors``).
+    dataset : str or bench.datasets.Dataset
+        Registry name or dataset; colour sources are fused and scored on their BT.601 luma.
+    metrics : list of str, optional
+        Metric names for ``metrics.compute`` (default: all registered).
+    epochs : list of int, optional
+        Epochs to score (default: every checkpoint present).
+    fusion_rule : str, optional
+        Override the generator's fusion rule.
+    limit : int, optional
+        Only the first ``limit`` pairs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (epoch, pair): ``epoch``, ``dataset``, ``pair`` and one column per metric.
+    """
+    import metrics as metric_registry
+    from methods.densegan import fuse_with_generator
+    from methods.densegan.train import checkpoint_paths, completed_epochs
+
+    run_dir = Path(run_dir)
+    available = completed_epochs(run_dir)
+    if not available:
+        raise UserError(f"{run_dir}: no epoch checkpoints (checkpoints/epoch_NNNN.safetensors)")
+    wanted = list(epochs) if epochs else available
+    missing = sorted(set(wanted) - set(available))
+    if missing:
+        raise UserError(f"{run_dir}: no checkpoint for epoch(s) {missing} (has {available})")
+    ds = _load_dataset(dataset)
+    pairs = [(p.name, *(luma(x) for x in p.load())) for p in ds.pairs(limit)]
+    rows = []
+    for epoch in wanted:
+        weights = checkpoint_paths(run_dir, epoch)[0]
+        for name, a, b in pairs:
+            fused = fuse_with_generator(a, b, weights, fusion_rule or "lmax")
+            rows.append({"epoch": epoch, "dataset": ds.name, "pair": name,
+                         **metric_registry.compute(a, b, fused, names=metrics)})
+    return pd.DataFrame(rows)
+
+
+def plot_metric_vs_epoch(frame: pd.DataFrame, out_path: Path, metrics=None) -> Path:
+    """One panel per metric: mean (and min-max band) over pairs against the epoch, one line per dataset."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(metrics or [c for c in frame.columns if c not in ("epoch", "dataset", "pair")])
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), squeeze=False)
+    for ax, metric in zip(axes[0], names):
+        for dataset, group in frame.groupby("dataset"):
+            stats = group.groupby("epoch")[metric].agg(["mean", "min", "max"])
+            ax.plot(stats.index, stats["mean"], marker="o", label=dataset)
+            ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15)
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+def parse_method_spec(spec: str) -> tuple[str, dict]:
+    """``"densegan[fusion_rule=max;weights=runs/x]"`` -> ``("densegan", {"fusion_rule": "max", ...})``.
+
+    The bracket form matches the labels of bench/sweeps.py; ``;`` separates parameters (``,`` separates
+    methods on the command line). Values are parsed as YAML scalars.
+    """
+    import yaml
+
+    name, sep, rest = spec.partition("[")
+    if not sep:
+        return spec, {}
+    if not rest.endswith("]"):
+        raise UserError(f"method spec {spec!r}: expected name[key=value;...]")
+    params = {}
+    for item in filter(None, rest[:-1].split(";")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UserError(f"method spec {spec!r}: {item!r} is not key=value")
+        params[key.strip()] = yaml.safe_load(value)
+    return name, params
+
+
+def evaluate_methods(methods=DEFAULT_METHODS, datasets=DEFAULT_DATASETS, metrics=None,
+                     limit: int | None = None) -> pd.DataFrame:
+    """Per-pair metrics of registered methods (``methods.fuse``, colour handled there) on datasets.
+
+    ``methods`` holds names or specs with parameters, ``densegan[fusion_rule=max]`` (``parse_method_spec``).
+    """
+    import metrics as metric_registry
+    from methods import fuse
+
+    parsed = [(spec, *parse_method_spec(spec)) for spec in methods]
+    rows = []
+    for dataset in datasets:
+        ds = _load_dataset(dataset)
+        for pair in ds.pairs(limit):
+            a, b = pair.load()
+            for method, name, params in parsed:
+                fused = fuse(a, b, name, **params)
+                rows.append({"dataset": ds.name, "method": method, "pair": pair.name,
+                             **metric_registry.compute(a, b, fused, names=metrics)})
+    return pd.DataFrame(rows)
+
+
+def wins(frame: pd.DataFrame, method: str, metrics=None) -> pd.DataFrame:
+    """Per dataset and rival: on how many metrics ``method``'s mean is better (each metric's direction).
+
+    Returns one row per (dataset, rival) with ``wins``, ``of`` and the metrics ``method`` loses on.
+    """
+    from metrics import METRICS
+
+    names = list(metrics or [c for c in frame.columns if c not in ("dataset", "method", "pair")])
+    means = frame.groupby(["dataset", "method"], sort=False)[names].mean()
+    rows = []
+    for dataset in means.index.get_level_values(0).unique():
+        mine = means.loc[(dataset, method)]
+        for rival in means.loc[dataset].index:
+            if rival == method:
+                continue
+            theirs = means.loc[(dataset, rival)]
+            better = {m: (mine[m] > theirs[m]) if METRICS[m].higher_is_better else (mine[m] < theirs[m])
+                      for m in names}
+            rows.append({"dataset": dataset, "rival": rival, "wins": sum(better.values()), "of": len(names),
+                         "loses on": " ".join(m for m, won in better.items() if not won) or "-"})
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m methods.densegan.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
+    parser.add_argument("--metrics", default=None, help="comma-separated (default: all registered)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N pairs per dataset")
+    parser.add_argument("--run", type=Path, help="score the epoch checkpoints of this run folder instead")
+    parser.add_argument("--epochs", default=None, help="with --run: comma-separated epochs (default: all present)")
+    parser.add_argument("--csv", type=Path, help="also write the per-pair rows here")
+    parser.add_argument("--from-csv", type=Path, nargs="+", help="tabulate earlier --csv files instead of fusing")
+    parser.add_argument("--wins", metavar="METHOD", help="also count, per dataset, the metrics METHOD wins against each other method")
+    args = parser.parse_args(argv)
+    metrics = args.metrics.split(",") if args.metrics else None
+    try:
+        if args.run:
+            epochs = [int(e) for e in args.epochs.split(",")] if args.epochs else None
+            frames = [evaluate_checkpoints(args.run, d, metrics, epochs, limit=args.limit)
+                      for d in args.datasets.split(",")]
+            frame = pd.concat(frames, ignore_index=True)
+            frame.to_csv(args.run / "metrics_vs_epoch.csv", index=False)
+            plot_metric_vs_epoch(frame, args.run / "metrics_vs_epoch.png", metrics)
+            table = frame.drop(columns="pair").groupby(["dataset", "epoch"]).mean()
+        else:
+            if args.from_csv:
+                frame = pd.concat([pd.read_csv(p) for p in args.from_csv], ignore_index=True)
+            else:
+                frame = evaluate_methods(args.methods.split(","), args.datasets.split(","), metrics, args.limit)
+            table = frame.drop(columns="pair").groupby(["dataset", "method"], sort=False).mean()
+        if args.csv:
+            frame.to_csv(args.csv, index=False)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown_table(table.reset_index()))
+    if args.wins and not args.run:
+        print()
+        print(markdown_table(wins(frame, args.wins, metrics)))
+    return 0
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub markdown table of a flat frame (floats to ``digits`` decimals), without tabulate."""
+    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

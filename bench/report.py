@@ -27,6 +27,7 @@ from bench import analysis  # noqa: E402
 from bench.io import write_bytes, write_json, write_text  # noqa: E402
 
 GRID_PAIRS = 4
+GRID_COLUMNS = 9
 HEADLINE = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
 
 
@@ -59,9 +60,14 @@ def figure_grid(out: Path, dataset, pairs, labels: list[str], inset=None, differ
 
     pairs = pairs[:GRID_PAIRS]
     header = [f"A: {dataset.modalities[0]}", f"B: {dataset.modalities[1]}"] + labels
-    rows_per_pair = 2 if difference_to else 1
-    fig, axes = plt.subplots(len(pairs) * rows_per_pair, len(header),
-                             figsize=(1.9 * len(header), 1.9 * len(pairs) * rows_per_pair + 0.3), squeeze=False)
+    # many methods wrap onto further rows (GRID_COLUMNS panels a row) instead of one very wide strip
+    ncols = min(len(header), GRID_COLUMNS)
+    image_rows = -(-len(header) // ncols)
+    block = image_rows * (2 if difference_to else 1)
+    fig, axes = plt.subplots(len(pairs) * block, ncols,
+                             figsize=(1.9 * ncols, 1.9 * len(pairs) * block + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
     for i, pair in enumerate(pairs):
         a, b = pair.load()
         fused = [load_fused(out, dataset.name, label, pair.name) for label in labels]
@@ -71,10 +77,9 @@ def figure_grid(out: Path, dataset, pairs, labels: list[str], inset=None, differ
         else:
             size = max(8, min(h, w) // 5)
             r0, c0 = analysis.most_different_box(fused, size)
-        row = i * rows_per_pair
-        for col, img in enumerate([a, b] + fused):
-            ax = axes[row, col]
-            _show(ax, img, header[col] if i == 0 else None, pair.name if col == 0 else None)
+        for j, img in enumerate([a, b] + fused):
+            ax = axes[i * block + j // ncols, j % ncols]
+            _show(ax, img, header[j] if i == 0 or j >= ncols else None, pair.name if j % ncols == 0 else None)
             crop = img[r0:r0 + size, c0:c0 + size]
             ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, ec="#ff3", lw=0.8))
             zoom = ax.inset_axes([0.56, 0.0, 0.44, 0.44])
@@ -85,12 +90,10 @@ def figure_grid(out: Path, dataset, pairs, labels: list[str], inset=None, differ
         if difference_to:
             ref = fused[labels.index(difference_to)]
             from bench.colour import luma
-            for col in range(len(header)):
-                ax = axes[row + 1, col]
-                ax.axis("off")
-                if col >= 2:
-                    ax.imshow(luma(fused[col - 2]) - luma(ref), cmap="coolwarm", vmin=-0.25, vmax=0.25)
-                    ax.set_title(f"minus {difference_to}", fontsize=6)
+            for j in range(2, len(header)):
+                ax = axes[i * block + image_rows + j // ncols, j % ncols]
+                ax.imshow(luma(fused[j - 2]) - luma(ref), cmap="coolwarm", vmin=-0.25, vmax=0.25)
+                ax.set_title(f"{labels[j - 2]} minus {difference_to}", fontsize=6)
     fig.tight_layout(pad=0.3)
     return _save(fig, out / "figures" / f"grid_{dataset.name}.png")
 

@@ -13,7 +13,7 @@ A suite in ``datasets.yaml`` may list training runs; its ``methods`` then point 
 
 A trainable method lives in a package whose ``train`` module offers
 ``resolve_config(method, config_file, profile, overrides)``, ``train(config, out_dir, resume)`` and
-``completed_epochs(run_dir)`` (``methods/densegan/train.py``). A run whose folder already holds every
+``completed_epochs(run_dir)``, ``check_same_config(run_dir, config)`` (``methods/densegan/train.py``). A run whose folder already holds every
 epoch is reused as it is; a run that stopped part-way resumes from its last complete checkpoint; so a
 killed suite loses at most the epoch in progress.
 """
@@ -66,6 +66,8 @@ def ensure_trained(entry: dict) -> dict:
     out = run_dir(entry)
     wanted = int(config["train"]["epochs"])
     done = trainer.completed_epochs(out) if out.exists() else []
+    if done:
+        trainer.check_same_config(out, config)   # reuse or resume only the same experiment
     if done and done[-1] >= wanted:
         print(f"note: training run {out} already has epoch {done[-1]} (>= {wanted}); reusing it", file=sys.stderr)
     else:

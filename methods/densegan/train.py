@@ -174,6 +174,26 @@ def completed_epochs(run_dir: Path) -> list[int]:
     return sorted(found)
 
 
+def _differences(old, new, prefix="") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [prefix.rstrip(".")] if old != new else []
+
+
+def check_same_config(out_dir: Path, config: dict) -> None:
+    """Resuming continues the same experiment: only ``train.epochs`` may change (to train further)."""
+    path = Path(out_dir) / "config.yaml"
+    if not path.is_file():
+        return
+    previous = yaml.safe_load(path.read_text()) or {}
+    ignore = {"train.epochs"}
+    changed = [d for d in _differences(previous, config) if d not in ignore]
+    if changed:
+        raise UserError(f"{out_dir} was trained with a different config ({', '.join(changed[:5])} differ); "
+                        f"resume it with the same config, or train into another --out")
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -219,6 +239,7 @@ def _fit(config: dict, out_dir: Path, resume: bool):
             raise UserError(f"{out_dir} already holds checkpoints (epoch {done[-1]}); pass --resume to continue "
                             f"or choose another --out")
         if resume and done:
+            check_same_config(out_dir, config)
             start_epoch = done[-1]
             weights_path, state_path = checkpoint_paths(out_dir, start_epoch)
             tensors, _ = load_weights(weights_path)

@@ -105,7 +105,7 @@ def _index_sd(p: np.ndarray) -> np.ndarray:
 
 class _Columns:
     """Named row blocks of one C-contiguous ``(rows, n_windows)`` array, so that all of a side's
-    per-window quantities are selected for a subset of windows in ONE ``np.compress``."""
+    per-window quantities are selected for a subset of windows in ONE ``take``."""
 
     def __init__(self, layout: dict[str, int], n: int):
         self.slices, start = {}, 0
@@ -120,9 +120,10 @@ class _Columns:
         except KeyError:
             raise AttributeError(name) from None
 
-    def compress(self, keep: np.ndarray) -> "_Columns":
+    def take(self, windows: np.ndarray) -> "_Columns":
+        """The same quantities for the given windows (column indices, repeats allowed)."""
         out = object.__new__(type(self))
-        out.slices, out.table = self.slices, np.compress(keep, self.table, axis=1)
+        out.slices, out.table = self.slices, self.table.take(windows, axis=1)
         return out
 
 
@@ -135,13 +136,13 @@ def _padded_walk_rows(block: np.ndarray, hi: np.ndarray, pdf: np.ndarray, log_pd
         out[l] = pad
 
 
-def _staircase_correction(f_walk: np.ndarray, y_walk: np.ndarray, start: np.ndarray, weight: np.ndarray,
-                          one_minus_w: np.ndarray, log_one_minus_w: np.ndarray) -> np.ndarray:
+def _staircase_correction(f_walk: np.ndarray, f_columns: np.ndarray, y_walk: np.ndarray, start: np.ndarray,
+                          weight: np.ndarray, one_minus_w: np.ndarray, log_one_minus_w: np.ndarray) -> np.ndarray:
     """Sum over the cells where the Frechet bound has mass of [p ln|p| of the joint PDF] minus
     [the same cell's term of the closed-form sum over all cells, (1 - w) a (ln|1 - w| + ln p_F + ln p_X)].
 
-    ``f_walk``/``y_walk``: ``(3, l + 1, n)`` blocks from ``_padded_walk_rows`` (both sides' intervals
-    ascending); ``start``: where both sides' first intervals start, max(0, lower end of Y's first).
+    ``f_walk``/``y_walk``: ``(3, l + 1, n_f)`` / ``(3, l + 1, n)`` blocks from ``_padded_walk_rows``
+    (both sides' intervals ascending); Y's window k is paired with F's window ``f_columns[k]``; ``start``: where both sides' first intervals start, max(0, lower end of Y's first).
 
     The bound's mass lies on a monotone staircase: cell (i, j) has mass only where F's CDF interval i
     overlaps the other side's interval j, and merging both sides' interval ends visits at most 2l - 1
@@ -153,11 +154,10 @@ def _staircase_correction(f_walk: np.ndarray, y_walk: np.ndarray, start: np.ndar
     absorbs the steps after a side's end. The joint value of a cell is the reference's formula, in
     the reference's operation order.
     """
-    l, n = f_walk.shape[1] - 1, f_walk.shape[2]
+    l, n_f, n = f_walk.shape[1] - 1, f_walk.shape[2], y_walk.shape[2]
     (f_hi, f_pdf, f_log), (y_hi, y_pdf, y_log) = (b.reshape(3, -1) for b in (f_walk, y_walk))
-    columns = np.arange(n)
-    last = l * n + columns
-    pos_f, pos_y = columns.copy(), columns.copy()  # flat index (cell * n + window) of the current cell
+    last_f, last_y = l * n_f + f_columns, l * n + np.arange(n)
+    pos_f, pos_y = f_columns.copy(), np.arange(n)  # flat index (cell * n + window) of the current cell
     lower = start
     total = np.zeros(n)
     for _ in range(2 * l - 1):
@@ -175,32 +175,38 @@ def _staircase_correction(f_walk: np.ndarray, y_walk: np.ndarray, start: np.ndar
         closed_form_term *= independent
         closed_form_term *= one_minus_w
         total -= closed_form_term
-        pos_f += (hi_f <= hi_y) * n
+        pos_f += (hi_f <= hi_y) * n_f
         pos_y += (hi_y <= hi_f) * n
-        np.minimum(pos_f, last, out=pos_f)
-        np.minimum(pos_y, last, out=pos_y)
+        np.minimum(pos_f, last_f, out=pos_f)
+        np.minimum(pos_y, last_y, out=pos_y)
     return total
 
 
-def _fused_windows(pdf: np.ndarray) -> _Columns:
-    """The fused side's per-window quantities, computed once per chunk and shared by both sources."""
+def _fused_windows(pdf: np.ndarray) -> tuple[_Columns, np.ndarray]:
+    """The fused side's per-window quantities, computed once per chunk and shared by both sources:
+    the ``_Columns`` that ``_nelsen_nmi`` takes per paired window, and the staircase walk's block,
+    which the walk indexes in place."""
     l, n = pdf.shape
-    fw = _Columns({"walk": 3 * (l + 1), "centred": l, "plogp_sum": 1, "mass": 1, "centred_ss": 1,
-                   "sd": 1, "cdf_sum": 1}, n)
+    fw = _Columns({"cdf": l, "centred": l, "plogp_sum": 1, "mass": 1, "centred_ss": 1, "sd": 1, "cdf_sum": 1}, n)
     cdf = _cumulative_rows(pdf)
+    fw.cdf[:] = cdf
     log_pdf = _log_mass(pdf)
-    _padded_walk_rows(fw.walk.reshape(3, l + 1, n), cdf, pdf, log_pdf)
+    walk = np.empty((3, l + 1, n))
+    _padded_walk_rows(walk, cdf, pdf, log_pdf)
     fw.plogp_sum[0] = sequential_sum(pdf * log_pdf)     # sum_i p ln p = -H(F)
     fw.mass[0] = pdf.sum(axis=0)
     np.subtract(pdf, sequential_sum(pdf) / l, out=fw.centred)
     fw.centred_ss[0] = sequential_sum(fw.centred * fw.centred)
     fw.sd[0] = _index_sd(pdf)
     fw.cdf_sum[0] = cdf.sum(axis=0)
-    return fw
+    return fw, walk
 
 
-def _nelsen_nmi(x_pdf: np.ndarray, fw: _Columns) -> np.ndarray:
-    """Normalised MI 2 I(X;F) / (H(X) + H(F)) per window from marginal window PDFs (l, n).
+def _nelsen_nmi(x_pdf: np.ndarray, fused: tuple[_Columns, np.ndarray], f_columns: np.ndarray | None = None
+                ) -> np.ndarray:
+    """Normalised MI 2 I(X;F) / (H(X) + H(F)) per window from marginal window PDFs (l, n); X's window k
+    is paired with the fused window ``f_columns[k]`` of ``fused`` (from ``_fused_windows``), or with
+    window k when ``f_columns`` is None.
 
     Haghighat et al. 2011, sec. 3 (eqs. 6-10): c = Pearson correlation of the two PDFs; for c >= 0 the
     joint PDF is phi * dU + (1 - phi) * p_F p_X with U(i, j) = min(C_F(i), C_X(j)) the Frechet upper
@@ -216,6 +222,9 @@ def _nelsen_nmi(x_pdf: np.ndarray, fw: _Columns) -> np.ndarray:
     (``_staircase_correction``). Same value as the cell-by-cell sum up to rounding (~1e-15).
     """
     l, n = x_pdf.shape
+    f_walk, fw = fused[1], (fused[0] if f_columns is None else fused[0].take(f_columns))
+    if f_columns is None:
+        f_columns = np.arange(n)
     x_cdf = _cumulative_rows(x_pdf)
     xt = x_pdf - sequential_sum(x_pdf) / l
     num = sequential_sum(xt * fw.centred)
@@ -228,7 +237,7 @@ def _nelsen_nmi(x_pdf: np.ndarray, fw: _Columns) -> np.ndarray:
     # [1 - C_X(j), 1 - C_X(j-1)] for the lower bound (countermonotone).
     # Covariance of the bound: sum_ij (bound_ij - C_F(i) C_X(j)); U = min(C_F, C_X),
     # L = max(C_F + C_X - 1, 0) = C_F - min(C_F, 1 - C_X)
-    f_cdf, f_cdf_sum = fw.walk[:l], fw.cdf_sum[0]
+    f_cdf, f_cdf_sum = fw.cdf, fw.cdf_sum[0]
     bound_min = np.minimum(f_cdf[:, None], np.where(negative, 1.0 - x_cdf, x_cdf)[None]).sum(axis=(0, 1))
     bound_sum = np.where(negative, l * f_cdf_sum - bound_min, bound_min)
     cov_bound = bound_sum - f_cdf_sum * x_cdf.sum(axis=0)
@@ -249,24 +258,12 @@ def _nelsen_nmi(x_pdf: np.ndarray, fw: _Columns) -> np.ndarray:
     x_mass, f_mass, f_plogp_sum = x_pdf.sum(axis=0), fw.mass[0], fw.plogp_sum[0]
     closed_form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
     closed_form *= one_minus_w
-    correction = _staircase_correction(fw.walk.reshape(3, l + 1, n), x_walk, start, weight, one_minus_w,
-                                       log_one_minus_w)
+    correction = _staircase_correction(f_walk, f_columns, x_walk, start, weight, one_minus_w, log_one_minus_w)
     h_joint = -(closed_form + correction)
     h_x, h_f = -x_plogp_sum, -f_plogp_sum
     mi = h_x + h_f - h_joint
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(mi == 0, 0.0, 2.0 * mi / (h_x + h_f))
-
-
-def _window_nmi(x_win: np.ndarray, same: np.ndarray, fw: _Columns) -> np.ndarray:
-    """Per-window FMI of source X with F: 1 where ``same``, else Nelsen's normalised MI."""
-    out = np.ones(x_win.shape[1])
-    differ = ~same
-    if differ.all():
-        out = _nelsen_nmi(_window_pdfs(_minmax_windows(x_win)), fw)
-    elif differ.any():
-        out[differ] = _nelsen_nmi(_window_pdfs(_minmax_windows(x_win[:, differ])), fw.compress(differ))
-    return out
 
 
 def feature_mutual_information(fa: np.ndarray, fb: np.ndarray, ff: np.ndarray, size: int = FMI_WINDOW) -> float:
@@ -289,7 +286,17 @@ def feature_mutual_information(fa: np.ndarray, fb: np.ndarray, ff: np.ndarray, s
         a_same = (wa[:, part] == f_raw).all(axis=0)
         f_seen_by_b = np.where(a_same, f_raw, f_scaled)
         b_same = (wb[:, part] == f_seen_by_b).all(axis=0)
-        total += _window_nmi(wa[:, part], a_same, fused).sum() + _window_nmi(wb[:, part], b_same, fused).sum()
+        if not (a_same.any() or b_same.any()):  # every window differs: score both sources in place
+            total += sum(_nelsen_nmi(_window_pdfs(_minmax_windows(x[:, part]), size), fused).sum() for x in (wa, wb))
+            continue
+        # identical windows score 1; the others of BOTH sources go through one vectorised pass (twice
+        # the windows per numpy call where half of them are identical, e.g. black backgrounds)
+        a_differ, b_differ = np.flatnonzero(~a_same), np.flatnonzero(~b_same)
+        total += float(a_same.sum() + b_same.sum())
+        if a_differ.size + b_differ.size:
+            sources = np.concatenate([wa[:, part].take(a_differ, axis=1), wb[:, part].take(b_differ, axis=1)], axis=1)
+            f_columns = np.concatenate([a_differ, b_differ])
+            total += _nelsen_nmi(_window_pdfs(_minmax_windows(sources), size), fused, f_columns).sum()
     return float(total / (2 * n_windows))
 
 

@@ -136,21 +136,42 @@ def sobel(x: np.ndarray, mode: str = "constant") -> tuple[np.ndarray, np.ndarray
     return gx, gy
 
 
-def local_moments(x, y, g, shape="valid"):
-    """Local means, variances and covariance (population, weights ``outer(g, g)``)."""
-    mx, my = filter_separable(x, g, shape), filter_separable(y, g, shape)
-    vx = filter_separable(x * x, g, shape) - mx * mx
-    vy = filter_separable(y * y, g, shape) - my * my
-    cxy = filter_separable(x * y, g, shape) - mx * my
-    return mx, my, vx, vy, cxy
+class LocalStatistics:
+    """Window-weighted local means, variances and covariances (population, weights ``outer(g, g)``) of
+    several named images, each filtered once however many SSIM maps share it.
 
+    Values are those of filtering each pair separately: var = filt(x * x) - mean_x^2 and
+    cov = filt(x * y) - mean_x mean_y, with the operands in the order the pair is named.
+    """
 
-def ssim_terms(x, y, g, c1, c2, shape="valid"):
-    """SSIM map and contrast-structure map of Wang et al. 2004, eq. (13), plus the local variances."""
-    mx, my, vx, vy, cxy = local_moments(x, y, g, shape)
-    cs = (2 * cxy + c2) / (vx + vy + c2)
-    ssim = (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs
-    return ssim, cs, vx, vy, cxy
+    def __init__(self, images: dict, g: np.ndarray, shape: str = "valid"):
+        self.images, self.g, self.shape = images, g, shape
+        self._mean, self._var, self._cov = {}, {}, {}
+
+    def _filtered(self, x):
+        return filter_separable(x, self.g, self.shape)
+
+    def mean(self, k):
+        if k not in self._mean:
+            self._mean[k] = self._filtered(self.images[k])
+        return self._mean[k]
+
+    def var(self, k):
+        if k not in self._var:
+            x, m = self.images[k], self.mean(k)
+            self._var[k] = self._filtered(x * x) - m * m
+        return self._var[k]
+
+    def cov(self, j, k):
+        if (j, k) not in self._cov:
+            self._cov[j, k] = self._filtered(self.images[j] * self.images[k]) - self.mean(j) * self.mean(k)
+        return self._cov[j, k]
+
+    def ssim(self, j, k, c1, c2):
+        """(SSIM map, contrast-structure map) of images j, k: Wang et al. 2004, eq. (13)."""
+        mx, my, vx, vy = self.mean(j), self.mean(k), self.var(j), self.var(k)
+        cs = (2 * self.cov(j, k) + c2) / (vx + vy + c2)
+        return (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs, cs
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:

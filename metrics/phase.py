@@ -56,6 +56,26 @@ def _filters(shape):
     return bank.astype(np.float32), (bank[:, 0] ** 2).sum(axis=(1, 2)), sum_an2, cross
 
 
+def _sum_over_scales(responses, term=lambda r: r):
+    """sum(term(responses[:, s]) for s in scales), scale by scale in order: the same float32 additions as
+    ``term(responses).sum(axis=1)`` without the (orient, scale, rows, cols) temporaries (~2x faster)."""
+    total = term(responses[:, 0]).copy()
+    for s in range(1, responses.shape[1]):
+        total += term(responses[:, s])
+    return total
+
+
+def _energy_term(e, o, mean_e, mean_o):
+    """Kovesi's energy term e * mean_e + o * mean_o - |e * mean_o - o * mean_e| (in place, same order)."""
+    aligned = e * mean_e
+    aligned += o * mean_o
+    across = e * mean_o
+    across -= o * mean_e
+    np.abs(across, out=across)
+    aligned -= across
+    return aligned
+
+
 def phase_congruency(image):
     """(PC, M, m) of Zheng Liu's ``myphasecong3`` (Kovesi's phasecong3 with default parameters):
     phase congruency, maximum and minimum moments of the PC covariance."""
@@ -66,11 +86,10 @@ def phase_congruency(image):
     eo = fft.ifft2(spectrum[None, None] * bank, overwrite_x=True)      # (orient, scale, rows, cols)
     amplitude = np.abs(eo)
     sum_an = amplitude.sum(axis=1)
-    sum_e, sum_o = eo.real.sum(axis=1), eo.imag.sum(axis=1)
+    sum_e, sum_o = _sum_over_scales(eo.real), _sum_over_scales(eo.imag)
     x_energy = np.sqrt(sum_e ** 2 + sum_o ** 2) + PC_EPS
-    mean_e, mean_o = (sum_e / x_energy)[:, None], (sum_o / x_energy)[:, None]
-    e, o_ = eo.real, eo.imag
-    energy = (e * mean_e + o_ * mean_o - np.abs(e * mean_o - o_ * mean_e)).sum(axis=1)
+    mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
+    energy = _sum_over_scales(eo, lambda r: _energy_term(r.real, r.imag, mean_e, mean_o))
     # noise compensation from the smallest scale (Kovesi 1999, sec. 5)
     median_e2n = np.median((amplitude[:, 0] ** 2).reshape(N_ORIENT, -1), axis=1)
     noise_power = (-median_e2n / np.log(0.5)) / bank0_energy

@@ -1,7 +1,7 @@
 """Structural-similarity metrics: SSIM, MS_SSIM and the SSIM-based fusion indices Qw, Qe (Piella),
 Qy (Yang) and Qc (Cvejic).
 
-Local statistics come from ``_filters.ssim_terms`` (Gaussian or uniform windows, 'valid' filtering), on
+Local statistics come from ``_filters.LocalStatistics`` (Gaussian or uniform windows, 'valid' filtering), on
 the 0..255 scale.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from metrics._filters import filter2, gaussian_window, local_moments, ssim_terms, to255, warn
+from metrics._filters import LocalStatistics, filter2, gaussian_window, to255, warn
 from metrics.registry import register_metric
 
 WANG_WINDOW = gaussian_window(11, 1.5)             # Wang et al. 2004: 11x11 Gaussian, sigma 1.5
@@ -21,9 +21,11 @@ C1_255, C2_255 = (0.01 * L255) ** 2, (0.03 * L255) ** 2
 C_YANG = 2e-16  # Zheng Liu's ssim_yang: (almost) the bare Q0 index, constants only to avoid 0/0
 
 
-def wang_ssim_map(x, y):
-    """SSIM map of Wang et al. 2004 (11x11 Gaussian sigma 1.5, K = (0.01, 0.03), L = 255, 'valid')."""
-    return ssim_terms(x, y, WANG_WINDOW, C1_255, C2_255)
+def wang_ssim_means(z, sources):
+    """Mean SSIM maps of Wang et al. 2004 (11x11 Gaussian sigma 1.5, K = (0.01, 0.03), L = 255, 'valid')
+    of ``z`` with each source; z's local statistics are filtered once for all of them."""
+    stats = LocalStatistics({"z": z, **{k: x for k, x in enumerate(sources)}}, WANG_WINDOW)
+    return [float(stats.ssim("z", k, C1_255, C2_255)[0].mean()) for k in range(len(sources))]
 
 
 def _skimage_ssim(x, y, data_range):
@@ -65,7 +67,8 @@ def structural_similarity(a, b, f, *, convention="default"):
     x, y, z = to255(a), to255(b), to255(f)
     if convention == "cddfuse":
         return _skimage_ssim(z, x, 2.0) + _skimage_ssim(z, y, 2.0)
-    total = float(wang_ssim_map(z, x)[0].mean() + wang_ssim_map(z, y)[0].mean())
+    ssim_fa, ssim_fb = wang_ssim_means(z, (x, y))
+    total = ssim_fa + ssim_fb
     return total if convention == "vifb" else total / 2
 
 
@@ -79,19 +82,23 @@ def _average_pool2(x):
     return (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) / 4
 
 
-def multiscale_ssim(x, y):
-    """Wang 2003 MS-SSIM of two 0..255 images as pytorch-msssim 1.0 computes it (cs clamped at 0)."""
+def multiscale_ssim(z, sources):
+    """Wang 2003 MS-SSIM of the 0..255 image ``z`` with each source, as pytorch-msssim 1.0 computes it
+    (cs clamped at 0); z's pyramid and local statistics are computed once for all sources."""
     min_side = (len(MSSSIM_WINDOW) - 1) * 2 ** (len(MSSSIM_WEIGHTS) - 1)
-    if min(x.shape) <= min_side:
-        raise ValueError(f"MS_SSIM needs images larger than {min_side} pixels on each side, got {x.shape}")
-    factors = []
+    if min(z.shape) <= min_side:
+        raise ValueError(f"MS_SSIM needs images larger than {min_side} pixels on each side, got {z.shape}")
+    factors = [[] for _ in sources]
+    images = {"z": z, **{k: x for k, x in enumerate(sources)}}
     for level in range(len(MSSSIM_WEIGHTS)):
-        ssim_map, cs_map, *_ = ssim_terms(x, y, MSSSIM_WINDOW, C1_255, C2_255)
-        if level < len(MSSSIM_WEIGHTS) - 1:
-            factors.append(max(cs_map.mean(), 0.0))
-            x, y = _average_pool2(x), _average_pool2(y)
-    factors.append(max(ssim_map.mean(), 0.0))
-    return float(np.prod(np.power(factors, MSSSIM_WEIGHTS)))
+        stats = LocalStatistics(images, MSSSIM_WINDOW)
+        last = level == len(MSSSIM_WEIGHTS) - 1
+        for k in range(len(sources)):
+            ssim_map, cs_map = stats.ssim("z", k, C1_255, C2_255)
+            factors[k].append(max((ssim_map if last else cs_map).mean(), 0.0))
+        if not last:
+            images = {k: _average_pool2(x) for k, x in images.items()}
+    return [float(np.prod(np.power(f, MSSSIM_WEIGHTS))) for f in factors]
 
 
 @register_metric("MS_SSIM", higher_is_better=True, value_range=(0, 1), conventions=("default",))
@@ -110,7 +117,8 @@ def multiscale_structural_similarity(a, b, f, *, convention="default"):
     MEAN. Needs both image sides > 160 pixels (UserError-worthy inputs are caught by ``compute``).
     """
     x, y, z = to255(a), to255(b), to255(f)
-    return (multiscale_ssim(z, x) + multiscale_ssim(z, y)) / 2
+    ms_fa, ms_fb = multiscale_ssim(z, (x, y))
+    return (ms_fa + ms_fb) / 2
 
 
 # ------------------------------------------------------------------------------------------ Piella
@@ -124,7 +132,8 @@ def _piella_terms(x, y, z, convention="default"):
     then gets lambda = 1, not 1/2. This reproduces ``zhengliu.Q_S`` to 1e-10 (plain float64 filtering
     is off by up to 2e-3 on the medical vectors).
     """
-    mean_x, mean_y, var_x, var_y, _ = local_moments(x, y, WANG_WINDOW)
+    stats = LocalStatistics({"x": x, "y": y, "z": z}, WANG_WINDOW)  # each image filtered once
+    mean_x, mean_y, var_x, var_y = stats.mean("x"), stats.mean("y"), stats.var("x"), stats.var("y")
     flat_tol = 1e-9  # rounding leaves <~1e-11 in a flat window; a real one-level step gives >~1e-6
     var_x = np.where(var_x < flat_tol, 0.0, var_x)
     var_y = np.where(var_y < flat_tol, 0.0, var_y)
@@ -134,7 +143,7 @@ def _piella_terms(x, y, z, convention="default"):
     both_flat = (var_x + var_y) == 0
     var_x, var_y = var_x + 0.5 * both_flat, var_y + 0.5 * both_flat
     lam = var_x / (var_x + var_y)
-    q_map = lam * wang_ssim_map(z, x)[0] + (1 - lam) * wang_ssim_map(z, y)[0]
+    q_map = lam * stats.ssim("z", "x", C1_255, C2_255)[0] + (1 - lam) * stats.ssim("z", "y", C1_255, C2_255)[0]
     return q_map, np.maximum(var_x, var_y)
 
 
@@ -194,8 +203,9 @@ def piella_edge_dependent(a, b, f, *, convention="default"):
 
 
 # -------------------------------------------------------------------------------- Yang and Cvejic
-def _yang_ssim(x, y):
-    return ssim_terms(x, y, YANG_WINDOW, C_YANG, C_YANG)
+def _yang_statistics(x, y, z):
+    """Local statistics of A, B, F under Zheng Liu's ``ssim_yang`` window (7x7 Gaussian, sigma 1.5)."""
+    return LocalStatistics({"a": x, "b": y, "f": z}, YANG_WINDOW)
 
 
 def _weight(num, den, convention, metric):
@@ -227,8 +237,9 @@ def yang_metric(a, b, f, *, convention="default"):
     ``default`` gives lambda = 1/2 in those windows, so the metric is defined on medical images.
     """
     x, y, z = to255(a), to255(b), to255(f)
-    ssim_ab, _, var_a, var_b, _ = _yang_ssim(x, y)
-    ssim_af, ssim_bf = _yang_ssim(x, z)[0], _yang_ssim(y, z)[0]
+    stats = _yang_statistics(x, y, z)
+    ssim_ab, var_a, var_b = stats.ssim("a", "b", C_YANG, C_YANG)[0], stats.var("a"), stats.var("b")
+    ssim_af, ssim_bf = stats.ssim("a", "f", C_YANG, C_YANG)[0], stats.ssim("b", "f", C_YANG, C_YANG)[0]
     lam = _weight(var_a, var_a + var_b, convention, "Qy")
     similar = ssim_ab >= 0.75
     q = np.where(similar, lam * ssim_af + (1 - lam) * ssim_bf, np.maximum(ssim_af, ssim_bf))
@@ -252,8 +263,9 @@ def cvejic_metric(a, b, f, *, convention="default"):
     ``zhengliu.Q_C``), with a warning; ``default`` takes mu = 1/2 there.
     """
     x, y, z = to255(a), to255(b), to255(f)
-    ssim_af, _, _, _, cov_af = _yang_ssim(x, z)
-    ssim_bf, _, _, _, cov_bf = _yang_ssim(y, z)
+    stats = _yang_statistics(x, y, z)
+    ssim_af, cov_af = stats.ssim("a", "f", C_YANG, C_YANG)[0], stats.cov("a", "f")
+    ssim_bf, cov_bf = stats.ssim("b", "f", C_YANG, C_YANG)[0], stats.cov("b", "f")
     mu = _weight(cov_af, cov_af + cov_bf, convention, "Qc")
     q = mu * ssim_af + (1 - mu) * ssim_bf
     q = np.where(mu < 0, 0.0, np.where(mu > 1, 1.0, q))

@@ -366,6 +366,8 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
     write_text(out / "summary.csv", summary.to_csv(index=False))
     run = json.loads((out / RUN_FILE).read_text())
     reference = suite.get("reference") or labels[0]
+    # the figure grid and the gallery compare methods; parameter and epoch sweeps have their own figures
+    compared = [c.label for c in configs if c.epoch is None and not c.swept] or labels
 
     toc, sections = [], []
     for ds in datasets:
@@ -373,9 +375,9 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
         table = objective_table(results, summary, ds.name, labels, metric_names, reference)
         md = write_text(out / "tables" / f"objective_{ds.name}.md", objective_markdown(table, metric_names))
         tex = write_text(out / "tables" / f"objective_{ds.name}.tex", objective_latex(table, metric_names))
-        grid = figure_grid(out, ds, ds_pairs, labels, suite.get("inset"),
-                           reference if suite.get("difference_maps") else None)
-        gallery, worst_html = limitation_gallery(out, results, ds, labels, metric_names)
+        grid = figure_grid(out, ds, ds_pairs, compared, suite.get("inset"),
+                           reference if suite.get("difference_maps") and reference in compared else None)
+        gallery, worst_html = limitation_gallery(out, results, ds, compared, metric_names)
         split = json.dumps(run["datasets"].get(ds.name, {}).get("split"))
         colour = (" Metrics are computed on the luma Y (BT.601) of the colour source and of the fused image; "
                   "the figures show colour." if ds.colour else "")

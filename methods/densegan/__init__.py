@@ -78,8 +78,11 @@ def resolve_weights(name: str, weights: str | Path | None) -> Path:
 
 @lru_cache(maxsize=16)
 def _cached_generator(path: str, mtime_ns: int, fusion_rule: str, device: str):
+    import torch
+
     from methods.densegan.checkpoint import load_generator
-    return load_generator(Path(path), fusion_rule, device)
+    # channels-last (NHWC) convolutions are ~1.6x faster on CPU for these narrow layers (bench/densegan_speed.py)
+    return load_generator(Path(path), fusion_rule, device).to(memory_format=torch.channels_last)
 
 
 def cached_generator(path: str | Path, fusion_rule: str = "lmax", device: str = "cpu"):
@@ -95,8 +98,8 @@ def fuse_with_generator(a: np.ndarray, b: np.ndarray, weights: str | Path, fusio
 
     generator = cached_generator(weights, fusion_rule, device)
     with torch.inference_mode():
-        ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(device)
-        tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))[None, None].to(device)
+        ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
+                  .to(device, memory_format=torch.channels_last) for x in (a, b))
         fused = generator(ta, tb)[0, 0].cpu().numpy()
     return np.clip(fused, 0.0, 1.0).astype(np.float32)
 

@@ -391,7 +391,8 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
         grid = figure_grid(out, ds, ds_pairs, compared, suite.get("inset"),
                            reference if suite.get("difference_maps") and reference in compared else None)
         gallery, worst_html = limitation_gallery(out, results, ds, compared, metric_names)
-        split = json.dumps(run["datasets"].get(ds.name, {}).get("split"))
+        split_spec = run["datasets"].get(ds.name, {}).get("split")
+        split = json.dumps(split_spec) if split_spec else "none (generated pairs)"
         colour = (" Metrics are computed on the luma Y (BT.601) of the colour source and of the fused image; "
                   "the figures show colour." if ds.colour else "")
         rel = lambda p: p.relative_to(out).as_posix()  # noqa: E731

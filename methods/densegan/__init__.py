@@ -45,6 +45,8 @@ VARIANTS = {
     "densegan-noloss": "Dense-block GAN ablation: trained without detail and SSIM losses.",
     "densegan-noloss-nodense": "Dense-block GAN ablation: plain encoder and no detail/SSIM losses.",
     "densegan-lean": "Dense-block GAN with a lean decoder (64-32-16-8-1), ~3.4 GMAC per 256x256 pair.",
+    # issue #6: the best combination of the new fusion rules, discriminators and losses (MODEL_CARD_plus.md)
+    "densegan-plus": "Dense-block GAN plus (issue #6): best study combination of fusion rule, discriminator, losses.",
 }
 
 

@@ -28,6 +28,10 @@ def _atomic(path: Path, write) -> Path:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
         write(tmp)
+        # safetensors creates its file 0600; give it the usual permissions like bench.io's writers do
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -1,8 +1,9 @@
 """Scores of trained generators: per-epoch checkpoints of a run, and shipped methods on test splits.
 
 ``python -m methods.densegan.evaluate`` prints the mean of every metric per (dataset, method) on the
-Harvard test splits -- the table in methods/weights/MODEL_CARD.md; ``--run DIR`` instead scores every
-epoch checkpoint of a training run and writes ``metrics_vs_epoch.csv`` / ``.png`` into it.
+Harvard test splits -- the table in methods/weights/MODEL_CARD.md; ``--run DIR [--epochs 1,4]`` instead
+scores every (or the listed) epoch checkpoint of a training run and writes ``metrics_vs_epoch.csv`` /
+``metrics_vs_epoch.png`` (metric against epoch, one line per dataset) into it.
 """
 from __future__ import annotations
 
@@ -120,13 +121,16 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
     parser.add_argument("--metrics", default=None, help="comma-separated (default: all registered)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N pairs per dataset")
-    parser.add_argument("--run", type=Path, help="score every epoch checkpoint of this run folder instead")
+    parser.add_argument("--run", type=Path, help="score the epoch checkpoints of this run folder instead")
+    parser.add_argument("--epochs", default=None, help="with --run: comma-separated epochs (default: all present)")
     parser.add_argument("--csv", type=Path, help="also write the per-pair rows here")
     args = parser.parse_args(argv)
     metrics = args.metrics.split(",") if args.metrics else None
     try:
         if args.run:
-            frames = [evaluate_checkpoints(args.run, d, metrics, limit=args.limit) for d in args.datasets.split(",")]
+            epochs = [int(e) for e in args.epochs.split(",")] if args.epochs else None
+            frames = [evaluate_checkpoints(args.run, d, metrics, epochs, limit=args.limit)
+                      for d in args.datasets.split(",")]
             frame = pd.concat(frames, ignore_index=True)
             frame.to_csv(args.run / "metrics_vs_epoch.csv", index=False)
             plot_metric_vs_epoch(frame, args.run / "metrics_vs_epoch.png", metrics)

@@ -1,9 +1,9 @@
 """pytest-benchmark: one 256x256 pair through the shipped dense-block GAN variants on 2 CPU threads.
 
-    python -m pytest tests/bench_densegan.py --benchmark-enable -q
+    python -m pytest tests/bench_densegan.py -o addopts="" --benchmark-enable -q
 
-Skipped by default (``--benchmark-skip`` in pyproject). The timing depends on machine load; the table
-with MACs and parameters is ``python -m bench.densegan_speed``.
+Skipped by default (``--benchmark-skip`` in pyproject's addopts, which ``-o addopts=""`` clears). The
+timing depends on machine load; the table with MACs and parameters is ``python -m bench.densegan_speed``.
 """
 import numpy as np
 import pytest

@@ -44,6 +44,18 @@ def test_lmax_picks_the_source_with_larger_activity():
     assert ((fused - a).abs().sum(1) < (fused - b).abs().sum(1)).all()
 
 
+def test_lmax_inference_path_equals_general_form():
+    torch.manual_seed(4)
+    a, b = torch.randn(2, 16, 9, 7), torch.randn(2, 16, 9, 7)
+    b[:, :, :2] = 0.0
+    a[:, :, :1] = 0.0                                   # both silent in row 0: no 0/0
+    general = FUSION_RULES["lmax"]([a, b])              # grad enabled: stacked K-source form
+    with torch.no_grad():
+        fast = FUSION_RULES["lmax"]([a, b])
+    assert torch.allclose(fast, general, atol=1e-6) and torch.isfinite(fast).all()
+    assert torch.equal(fast[:, :, 1], a[:, :, 1])      # b silent -> a exactly
+
+
 def test_mean_addition_max_exact():
     a, b = feat(1.0, -2.0, 4.0), feat(3.0, 2.0, -1.0)
     assert torch.equal(FUSION_RULES["mean"]([a, b]), feat(2.0, 0.0, 1.5))

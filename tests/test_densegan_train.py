@@ -149,3 +149,30 @@ def test_evaluate_checkpoints_and_plot(tmp_path):
     assert plot_metric_vs_epoch(frame, tmp_path / "m.png").stat().st_size > 1000
     with pytest.raises(UserError, match="no checkpoint for epoch"):
         evaluate_checkpoints(tmp_path / "run", ds, ["EN"], epochs=[7])
+
+
+def test_method_specs_with_parameters():
+    from methods.densegan.evaluate import evaluate_methods, parse_method_spec
+
+    assert parse_method_spec("dwt") == ("dwt", {})
+    assert parse_method_spec("densegan[fusion_rule=max;device=cpu]") == ("densegan", {"fusion_rule": "max",
+                                                                                      "device": "cpu"})
+    with pytest.raises(UserError, match="not key=value"):
+        parse_method_spec("densegan[max]")
+    from bench.datasets import Dataset, Pair
+    from methods.densegan.data import synthetic_pair
+    ds = Dataset(name="synthetic", description="", modalities=("A", "B"), colour=None, detail="b",
+                 list_pairs=lambda: [Pair("synthetic", "p0", lambda: synthetic_pair(0, 32))])
+    frame = evaluate_methods(["average", "densegan[fusion_rule=mean]", "densegan"], [ds], ["SSIM"])
+    assert frame.method.to_list() == ["average", "densegan[fusion_rule=mean]", "densegan"]
+    assert frame.SSIM.iloc[1] != frame.SSIM.iloc[2]          # the parameter reached the method
+
+
+def test_wins_counts_each_metric_in_its_direction():
+    from methods.densegan.evaluate import wins
+
+    frame = pd.DataFrame([
+        {"dataset": "d", "method": "ours", "pair": "p", "SSIM": 0.8, "Qabf": 0.5, "MSE": 0.01},
+        {"dataset": "d", "method": "rival", "pair": "p", "SSIM": 0.7, "Qabf": 0.6, "MSE": 0.02}])
+    row = wins(frame, "ours").iloc[0]
+    assert (row["rival"], row["wins"], row["of"], row["loses on"]) == ("rival", 2, 3, "Qabf")   # MSE: lower wins

@@ -97,21 +97,70 @@ def plot_metric_vs_epoch(frame: pd.DataFrame, out_path: Path, metrics=None) -> P
     return out_path
 
 
+def parse_method_spec(spec: str) -> tuple[str, dict]:
+    """``"densegan[fusion_rule=max;weights=runs/x]"`` -> ``("densegan", {"fusion_rule": "max", ...})``.
+
+    The bracket form matches the labels of bench/sweeps.py; ``;`` separates parameters (``,`` separates
+    methods on the command line). Values are parsed as YAML scalars.
+    """
+    import yaml
+
+    name, sep, rest = spec.partition("[")
+    if not sep:
+        return spec, {}
+    if not rest.endswith("]"):
+        raise UserError(f"method spec {spec!r}: expected name[key=value;...]")
+    params = {}
+    for item in filter(None, rest[:-1].split(";")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UserError(f"method spec {spec!r}: {item!r} is not key=value")
+        params[key.strip()] = yaml.safe_load(value)
+    return name, params
+
+
 def evaluate_methods(methods=DEFAULT_METHODS, datasets=DEFAULT_DATASETS, metrics=None,
                      limit: int | None = None) -> pd.DataFrame:
-    """Per-pair metrics of registered methods (``methods.fuse``, colour handled there) on datasets."""
+    """Per-pair metrics of registered methods (``methods.fuse``, colour handled there) on datasets.
+
+    ``methods`` holds names or specs with parameters, ``densegan[fusion_rule=max]`` (``parse_method_spec``).
+    """
     import metrics as metric_registry
     from methods import fuse
 
+    parsed = [(spec, *parse_method_spec(spec)) for spec in methods]
     rows = []
     for dataset in datasets:
         ds = _load_dataset(dataset)
         for pair in ds.pairs(limit):
             a, b = pair.load()
-            for method in methods:
-                fused = fuse(a, b, method)
+            for method, name, params in parsed:
+                fused = fuse(a, b, name, **params)
                 rows.append({"dataset": ds.name, "method": method, "pair": pair.name,
                              **metric_registry.compute(a, b, fused, names=metrics)})
+    return pd.DataFrame(rows)
+
+
+def wins(frame: pd.DataFrame, method: str, metrics=None) -> pd.DataFrame:
+    """Per dataset and rival: on how many metrics ``method``'s mean is better (each metric's direction).
+
+    Returns one row per (dataset, rival) with ``wins``, ``of`` and the metrics ``method`` loses on.
+    """
+    from metrics import METRICS
+
+    names = list(metrics or [c for c in frame.columns if c not in ("dataset", "method", "pair")])
+    means = frame.groupby(["dataset", "method"], sort=False)[names].mean()
+    rows = []
+    for dataset in means.index.get_level_values(0).unique():
+        mine = means.loc[(dataset, method)]
+        for rival in means.loc[dataset].index:
+            if rival == method:
+                continue
+            theirs = means.loc[(dataset, rival)]
+            better = {m: (mine[m] > theirs[m]) if METRICS[m].higher_is_better else (mine[m] < theirs[m])
+                      for m in names}
+            rows.append({"dataset": dataset, "rival": rival, "wins": sum(better.values()), "of": len(names),
+                         "loses on": " ".join(m for m, won in better.items() if not won) or "-"})
     return pd.DataFrame(rows)
 
 
@@ -124,6 +173,8 @@ def main(argv=None) -> int:
     parser.add_argument("--run", type=Path, help="score the epoch checkpoints of this run folder instead")
     parser.add_argument("--epochs", default=None, help="with --run: comma-separated epochs (default: all present)")
     parser.add_argument("--csv", type=Path, help="also write the per-pair rows here")
+    parser.add_argument("--from-csv", type=Path, nargs="+", help="tabulate earlier --csv files instead of fusing")
+    parser.add_argument("--wins", metavar="METHOD", help="also count, per dataset, the metrics METHOD wins against each other method")
     args = parser.parse_args(argv)
     metrics = args.metrics.split(",") if args.metrics else None
     try:
@@ -136,7 +187,10 @@ def main(argv=None) -> int:
             plot_metric_vs_epoch(frame, args.run / "metrics_vs_epoch.png", metrics)
             table = frame.drop(columns="pair").groupby(["dataset", "epoch"]).mean()
         else:
-            frame = evaluate_methods(args.methods.split(","), args.datasets.split(","), metrics, args.limit)
+            if args.from_csv:
+                frame = pd.concat([pd.read_csv(p) for p in args.from_csv], ignore_index=True)
+            else:
+                frame = evaluate_methods(args.methods.split(","), args.datasets.split(","), metrics, args.limit)
             table = frame.drop(columns="pair").groupby(["dataset", "method"], sort=False).mean()
         if args.csv:
             frame.to_csv(args.csv, index=False)
@@ -144,6 +198,9 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(markdown_table(table.reset_index()))
+    if args.wins and not args.run:
+        print()
+        print(markdown_table(wins(frame, args.wins, metrics)))
     return 0
 
 

@@ -15,8 +15,8 @@ similarity loss" next to the adversarial term of a DCGAN):
   the symmetric average); SSIM with an 11x11 Gaussian window, sigma 1.5, C1 = (0.01)^2, C2 = (0.03)^2 on
   [0, 1] data (Wang et al. 2004).
 * L_int   (not in the paper; our addition so the GAN cannot drift in brightness), ``intensity_target``:
-    ``max``  mean |F - max(A, B)|  (default: keeps the bright functional/bone signal)
-    ``mean`` mean |F - (A + B)/2|
+    ``mean`` mean |F - (A + B)/2|  (default since cpu-profile v2: keeps SSIM/VIF near ``average``'s)
+    ``max``  mean |F - max(A, B)|  (v1: keeps bright functional/bone signal, but lost SSIM and VIF)
 Discriminator loss (paper: standard GAN) = BCE(D(D_src), 1) + BCE(D(F.detach()), 0).
 Every lambda and choice is a config value (``loss:`` in methods/configs/densegan.yaml).
 """

@@ -267,13 +267,13 @@ def figure_grid(rows: dict[str, Path], pairs: list[tuple[str, str]], out: Path, 
             if i == 0:
                 ax.set_title(f"{pairs[j][0]} {pairs[j][1]}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out, dpi=72)
+    fig.savefig(out, dpi=48)
     plt.close(fig)
     return out
 
 
 def figure_soft_tissue(frame: pd.DataFrame, seed: Path, best: Path, best_label: str, out: Path) -> Path:
-    """The CT-MRI pair where the seed kept the least MRI contrast (lowest STC): before/after, zoomed."""
+    """The poor case: the CT-MRI pair whose CT is brightest inside the brain region, before/after, zoomed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -282,9 +282,13 @@ def figure_soft_tissue(frame: pd.DataFrame, seed: Path, best: Path, best_label: 
     import methods
     from metrics.soft_tissue import brain_mask
 
-    ct_rows = frame[(frame.dataset == "harvard_ct_mri") & (frame.variant == "seed")].dropna(subset=["STC"])
-    name = ct_rows.sort_values("STC").iloc[0]["pair"]
-    pair = next(p for p in Registry().dataset("harvard_ct_mri", announce=False).pairs() if p.name == name)
+    def ct_brightness_in_brain(pair) -> float:
+        a, b = pair.load()
+        mask = brain_mask(a, b)
+        return float(a[mask].mean()) if mask.sum() > 0.01 * mask.size else -1.0
+
+    pair = max(Registry().dataset("harvard_ct_mri", announce=False).pairs(), key=ct_brightness_in_brain)
+    name = pair.name
     a, b = pair.load()
     mask = brain_mask(a, b)
     cy, cx = (int(c) for c in ndimage.center_of_mass(mask))
@@ -292,7 +296,7 @@ def figure_soft_tissue(frame: pd.DataFrame, seed: Path, best: Path, best_label: 
     y0, x0 = max(0, cy - s // 2), max(0, cx - s // 2)
     fused_seed = methods.fuse(a, b, "densegan", weights=str(seed))
     fused_best = methods.fuse(a, b, "densegan", weights=str(best))
-    score = lambda f: frame[(frame.pair == name) & (frame.dataset == "harvard_ct_mri") & (frame.variant == f)]["STC"]  # noqa: E731
+    score = lambda f: frame[(frame.pair.astype(str) == str(name)) & (frame.dataset == "harvard_ct_mri") & (frame.variant == f)]["STC"]  # noqa: E731
     panels = [("CT (A)", a), ("MRI (B)", b), (f"seed  STC {float(score('seed').iloc[0]):.3f}", fused_seed),
               (f"{best_label}  STC {float(score(best_label).iloc[0]):.3f}", fused_best)]
     fig, axes = plt.subplots(2, 4, figsize=(11, 5.6))
@@ -412,7 +416,8 @@ def write_report(frame: pd.DataFrame, variants: dict[str, dict], baselines: list
           f"`all-winners`, if present, drops the 10 % guard).", "",
           "## Variants", "", "| variant | overrides | train wall s |", "|---|---|---|"]
     for name, info in variants.items():
-        md.append(f"| {name} | {'; '.join(info['overrides']) or '(seed)'} | {info['seconds']:.0f} |")
+        shown = "; ".join(info["overrides"]).replace(str(REPO) + "/", "")     # repo-relative paths
+        md.append(f"| {name} | {shown or '(seed)'} | {info['seconds']:.0f} |")
     md += ["", "## Targets", ""] + [f"* {line}" for line in target_check(frame, best, baselines)]
     for dataset in (*HARVARD, *PHANTOMS):
         if dataset not in set(frame.dataset):
@@ -441,6 +446,33 @@ def write_report(frame: pd.DataFrame, variants: dict[str, dict], baselines: list
     frame.to_csv(args.runs / "all_scores.csv", index=False)
 
 
+def shipped_comparison(args, datasets) -> int:
+    """The shipped generators (methods/weights/densegan{,-plus}.safetensors, both cpu profile) side by side."""
+    baselines = [b for b in args.baselines.split(",") if b]
+    frames = [score(name, method_fuser(name), datasets, args) for name in ("densegan", "densegan-plus", *baselines)]
+    frame = pd.concat(frames, ignore_index=True)
+    frame["variant"] = frame["variant"].replace({"densegan": "seed"})     # the reference row of ``table``
+    lines = ["# Shipped densegan (seed, cpu profile) vs densegan-plus (cpu profile)", "",
+             "Command: `nice -n 10 python -m bench.plus_study --shipped`. Rows: mean ± std over the test pairs, "
+             "metrics on Y; ▲/▼ = significantly better/worse than `seed` = the shipped `densegan` "
+             "(Wilcoxon signed-rank, paired by image, p < 0.05).", "", "## Targets", ""]
+    lines += [f"* {line}" for line in target_check(frame, "densegan-plus", baselines)]
+    for dataset in datasets:
+        lines += ["", f"## {dataset}", "", markdown(table(frame, dataset, ["seed", "densegan-plus", *baselines]))]
+    speed = frame.groupby("variant")["seconds"].mean()
+    lines += ["", "Mean fusion seconds per pair (this machine, shared CPU): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in speed.items())]
+    args.report.mkdir(parents=True, exist_ok=True)
+    from methods.densegan import WEIGHTS_DIR
+    seed_w, plus_w = WEIGHTS_DIR / "densegan.safetensors", WEIGHTS_DIR / "densegan-plus.safetensors"
+    figures = [figure_soft_tissue(frame, seed_w, plus_w, "densegan-plus", args.report / "shipped_soft_tissue_zoom.png"),
+               figure_colour(seed_w, plus_w, "densegan-plus", args.report / "shipped_colour_fidelity.png")]
+    lines += ["", "Figures (left/`seed` = shipped densegan):", ""] + [f"![{f.stem}]({f.name})" for f in figures]
+    (args.report / "shipped.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.plus_study", description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
@@ -454,6 +486,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-rfn", dest="rfn", action="store_false",
                         help="skip the RFN-Nest learned-fusion row (stage 2 on the seed's encoder/decoder)")
     parser.add_argument("--no-phantoms", action="store_true")
+    parser.add_argument("--shipped", action="store_true",
+                        help="instead: shipped densegan vs densegan-plus (+ baselines) -> reports/plus_study/shipped.md")
     parser.add_argument("--baselines-only", action="store_true",
                         help="only score the baselines (fills the cache; lets a second process run them)")
     args = parser.parse_args(argv)
@@ -463,6 +497,8 @@ def main(argv=None) -> int:
     datasets = HARVARD if args.no_phantoms else (*HARVARD, *PHANTOMS)
     singles = {n: v for n, v in SINGLE_CHANGES.items() if not args.only or n in args.only.split(",")}
     try:
+        if args.shipped:
+            return shipped_comparison(args, datasets)
         if args.baselines_only:
             for name in (b for b in args.baselines.split(",") if b):
                 score(name, method_fuser(name), datasets, args)

@@ -242,7 +242,7 @@ def test_generator_loss_adds_the_new_terms_only_when_switched_on():
     total, terms = generator_loss(fused, a, b, b, logits, on)
     assert set(terms) - set(base_terms) == {"local_int", "local_contrast", "texture", "freq"}
     extra = 2 * terms["local_int"] + terms["local_contrast"] + 3 * terms["texture"] + 0.5 * terms["freq"]
-    assert float(total) == pytest.approx(float(base) + extra, rel=1e-5)
+    assert float(total.detach()) == pytest.approx(float(base.detach()) + extra, rel=1e-5)
     with pytest.raises(UserError, match="unknown key"):
         generator_loss(fused, a, b, b, logits, {**cfg, "lambda_textur": 1.0})
 

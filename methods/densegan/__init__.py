@@ -1,6 +1,7 @@
 """Dense-block DCGAN fusion (Zhao, Wang, Lei 2021) and its ablations, registered as trainable methods.
 
-Registered names (all ``fn(a, b, *, weights=None, fusion_rule="lmax", device="cpu")``):
+Registered names (all ``fn(a, b, *, weights=None, fusion_rule=None, device="cpu")``; ``fusion_rule=None``
+uses the rule stored with the weights):
 
 * ``densegan``                -- full model: dense-block encoder, Lmax fusion, detail + SSIM losses
 * ``densegan-nodense``        -- plain conv encoder (same depth, parameters and MACs), no dense connections
@@ -45,6 +46,8 @@ VARIANTS = {
     "densegan-noloss": "Dense-block GAN ablation: trained without detail and SSIM losses.",
     "densegan-noloss-nodense": "Dense-block GAN ablation: plain encoder and no detail/SSIM losses.",
     "densegan-lean": "Dense-block GAN with a lean decoder (64-32-16-8-1), ~3.4 GMAC per 256x256 pair.",
+    # issue #6: the best combination of the new fusion rules, discriminators and losses (MODEL_CARD_plus.md)
+    "densegan-plus": "Dense-block GAN plus (issue #6): best study combination of fusion rule, discriminator, losses.",
 }
 
 
@@ -142,7 +145,9 @@ def _count(generator, size: int) -> dict:
 
 
 def _register(name: str, summary: str) -> None:
-    def fuse_variant(a: np.ndarray, b: np.ndarray, *, weights: str | None = None, fusion_rule: str = "lmax",
+    # issue-#6 hook: fusion_rule None = the rule the weights were trained with (a learned RFN block is
+    # kept; every shipped seed-family file was trained with lmax, so their default result is unchanged)
+    def fuse_variant(a: np.ndarray, b: np.ndarray, *, weights: str | None = None, fusion_rule: str | None = None,
                      device: str = "cpu") -> np.ndarray:
         return fuse_with_generator(a, b, resolve_weights(name, weights), fusion_rule, device)
 

@@ -113,9 +113,10 @@ LOSS_KEYS = ("lambda_adv", "lambda_detail", "lambda_ssim", "lambda_int", "gradie
 
 def generator_loss(fused, a, b, detail, fake_logits, cfg: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the generator terms; returns (total, {term: value}) -- zero-weight terms skipped."""
-    unknown = sorted(set(cfg) - set(LOSS_KEYS))
+    from methods.densegan.losses_plus import PLUS_LOSS_KEYS, plus_terms   # issue-#6 hook (lazy: no cycle)
+    unknown = sorted(set(cfg) - set(LOSS_KEYS) - set(PLUS_LOSS_KEYS))
     if unknown:
-        raise UserError(f"loss config: unknown key(s) {', '.join(unknown)} (known: {', '.join(LOSS_KEYS)})")
+        raise UserError(f"loss config: unknown key(s) {', '.join(unknown)} (known: {', '.join(LOSS_KEYS + PLUS_LOSS_KEYS)})")
     terms = {}
     if cfg["lambda_adv"]:
         terms["adv"] = (cfg["lambda_adv"], adversarial_generator_loss(fake_logits))
@@ -125,5 +126,6 @@ def generator_loss(fused, a, b, detail, fake_logits, cfg: dict) -> tuple[torch.T
         terms["ssim"] = (cfg["lambda_ssim"], ssim_loss(fused, a, b, cfg["ssim_window"], cfg["ssim_sigma"]))
     if cfg["lambda_int"]:
         terms["int"] = (cfg["lambda_int"], intensity_loss(fused, a, b, cfg["intensity_target"]))
+    terms.update(plus_terms(fused, a, b, cfg))   # issue-#6 hook: only terms with a non-zero lambda
     total = sum(w * v for w, v in terms.values())
     return total, {k: float(v.detach()) for k, (_, v) in terms.items()}

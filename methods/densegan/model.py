@@ -165,7 +165,8 @@ class Generator(nn.Module):
         self.config = config
         encoder_cls = DenseEncoder if config.encoder == "dense" else PlainEncoder
         self.encoder = encoder_cls(config.stem_channels, config.growth, config.dense_layers)
-        self.fusion = FusionLayer(config.fusion_rule)
+        from methods.densegan.rules_plus import make_fusion   # issue-#6 hook: learned rules (rfn) too
+        self.fusion = make_fusion(config.fusion_rule, config.feature_channels)
         self.decoder = Decoder(config.feature_channels, config.decoder_channels, config.output_activation)
 
     def set_fusion_rule(self, rule: str) -> None:

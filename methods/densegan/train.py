@@ -35,7 +35,9 @@ from methods.densegan.checkpoint import (load_state, load_weights, prefixed, sav
                                          save_weights, unprefixed)
 from methods.densegan.data import FusionPairs
 from methods.densegan.losses import discriminator_loss, generator_loss
-from methods.densegan.model import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from methods.densegan.discriminators import build_discriminator, dual_discriminator_logits
+from methods.densegan.model import Generator, GeneratorConfig
+from methods.densegan.rules_plus import load_stage_one
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[2]
@@ -226,9 +228,11 @@ def _fit(config: dict, out_dir: Path, resume: bool):
         torch.manual_seed(int(tc["seed"]))
         gen_cfg = GeneratorConfig.from_dict(config["model"])
         generator = Generator(gen_cfg).to(device)
-        discriminator = Discriminator(DiscriminatorConfig.from_dict(config["discriminator"])).to(device)
+        # issue-#6 hook: kind/spectral_norm/dual options; without them exactly Discriminator(config)
+        discriminator = build_discriminator(config["discriminator"]).to(device)
+        load_stage_one(generator, tc)       # issue-#6 hook: RFN-Nest stage 2 (no-op without train.init_from)
         oc = config["optim"]
-        opt_g = torch.optim.Adam(generator.parameters(), lr=oc["lr_g"], betas=tuple(oc["betas"]),
+        opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=oc["lr_g"], betas=tuple(oc["betas"]),
                                  weight_decay=oc["weight_decay"])
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=oc["lr_d"], betas=tuple(oc["betas"]),
                                  weight_decay=oc["weight_decay"])
@@ -300,8 +304,11 @@ def _fit(config: dict, out_dir: Path, resume: bool):
                 for p in discriminator.parameters():
                     p.requires_grad_(True)
                 opt_d.zero_grad(set_to_none=True)
-                logits = d_model(torch.cat([detail, fused.detach()], dim=0))
-                real_logits, fake_logits = logits.chunk(2)
+                if getattr(discriminator, "dual", False):   # issue-#6 hook: DDcGAN, D_A vs A and D_B vs B
+                    real_logits, fake_logits = dual_discriminator_logits(d_model, a, b, fused.detach())
+                else:
+                    logits = d_model(torch.cat([detail, fused.detach()], dim=0))
+                    real_logits, fake_logits = logits.chunk(2)
                 loss_d = discriminator_loss(real_logits, fake_logits)
                 loss_d.backward()
                 opt_d.step()

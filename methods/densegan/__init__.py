@@ -88,15 +88,18 @@ def _cached_generator(path: str, mtime_ns: int, fusion_rule: str, device: str):
     return load_generator(Path(path), fusion_rule, device).to(memory_format=torch.channels_last)
 
 
-def cached_generator(path: str | Path, fusion_rule: str = "lmax", device: str = "cpu"):
-    """The generator in ``path`` with ``fusion_rule``, loaded once per (file version, rule, device)."""
+def cached_generator(path: str | Path, fusion_rule: str | None = None, device: str = "cpu"):
+    """The generator in ``path`` with ``fusion_rule`` (None: the rule stored with the weights), loaded once
+    per (file version, rule, device)."""
     path = Path(path).resolve()
     return _cached_generator(str(path), path.stat().st_mtime_ns, fusion_rule, device)
 
 
-def fuse_with_generator(a: np.ndarray, b: np.ndarray, weights: str | Path, fusion_rule: str = "lmax",
+def fuse_with_generator(a: np.ndarray, b: np.ndarray, weights: str | Path, fusion_rule: str | None = None,
                         device: str = "cpu") -> np.ndarray:
-    """F = G(A, B) for grey float32 (H, W) sources in [0, 1]; returns float32 (H, W) in [0, 1]."""
+    """F = G(A, B) for grey float32 (H, W) sources in [0, 1]; returns float32 (H, W) in [0, 1].
+
+    ``fusion_rule`` None keeps the rule stored with the weights (a learned RFN block stays in place)."""
     import torch
 
     generator = cached_generator(weights, fusion_rule, device)

@@ -68,7 +68,7 @@ def evaluate_checkpoints(run_dir: Path, dataset, metrics=None, epochs=None, *, f
     for epoch in wanted:
         weights = checkpoint_paths(run_dir, epoch)[0]
         for name, a, b in pairs:
-            fused = fuse_with_generator(a, b, weights, fusion_rule or "lmax")
+            fused = fuse_with_generator(a, b, weights, fusion_rule)  # None: the rule stored with the weights
             rows.append({"epoch": epoch, "dataset": ds.name, "pair": name,
                          **metric_registry.compute(a, b, fused, names=metrics)})
     return pd.DataFrame(rows)

@@ -12,7 +12,9 @@ from bench.errors import UserError
 from metrics._filters import MetricWarning
 
 # metrics without a reference column; their tests live here only
-PROPERTY_ONLY = ("Qw", "Qe", "FMI_wavelet", "VIFF")
+PROPERTY_ONLY = ("Qw", "Qe", "FMI_wavelet", "VIFF", "STC")  # STC's properties: tests/test_soft_tissue.py
+# metrics defined only on a CT-MRI head (NaN with a warning on these synthetic images, by design)
+HEAD_ONLY = ("STC",)
 
 SIZE = 176  # MS_SSIM needs more than 160 pixels a side
 
@@ -161,7 +163,7 @@ def test_sixteen_bit_input_is_handled(pair):
     f16 = 0.5 * (a16 + b16)
     values = _all(a16.astype(np.float32), b16.astype(np.float32), f16.astype(np.float32))
     reference = _all(a, b, 0.5 * (a + b))
-    assert all(math.isfinite(v) for v in values.values())
+    assert all(math.isfinite(v) for k, v in values.items() if k not in HEAD_ONLY)
     for name in ("EN", "SD", "SSIM", "Qabf", "VIF", "MI"):
         assert math.isclose(values[name], reference[name], rel_tol=0.05), name
 

@@ -6,7 +6,7 @@ In ``datasets.yaml`` a suite's ``methods`` list takes
     - {method: dwt, params: {wavelet: db2}}        # fixed parameters
     - {method: dwt, grid: {level: [2, 3, 4]}}      # one configuration per grid point (Cartesian product)
     - {method: densegan, epochs: [1, 5, 10],       # one configuration per checkpoint of a training run
-       weights: "runs/densegan/checkpoints/epoch_{epoch:03d}.safetensors"}
+       weights: "runs/densegan-cpu/checkpoints/epoch_{epoch:04d}.safetensors"}
 
 Each configuration has a label (``dwt``, ``dwt[level=2]``, ``densegan@5``) that names it in every table
 and figure.

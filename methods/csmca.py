@@ -25,7 +25,6 @@ together as one batch.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ import scipy.ndimage
 import scipy.fft
 
 from bench.errors import UserError
-from methods.registry import register_method
+from methods.registry import register_method, worker_threads
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
 OWN_DICTIONARIES = (DICTIONARY_DIR / "csmca_cartoon.npz", DICTIONARY_DIR / "csmca_texture.npz")
@@ -114,14 +113,6 @@ def _synthesise(filters_f: np.ndarray, coeffs: np.ndarray, shape) -> np.ndarray:
     """``sum_m d_m * x_m`` (circular), coeffs (..., M, H, W) -> (..., H, W) float32."""
     spec = (filters_f.astype(np.complex64) * scipy.fft.rfft2(coeffs, workers=-1)).sum(axis=-3)
     return scipy.fft.irfft2(spec, s=shape, workers=-1)
-
-
-def worker_threads() -> int:
-    """Threads a method may use: ``OMP_NUM_THREADS`` when set (the project's thread knob), else 1."""
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
-    except ValueError:
-        return 1
 
 
 def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, max_iter: int = 30,

@@ -19,12 +19,11 @@ All 2 x 48 PCNNs run as one (96, H, W) tensor, one iteration for the whole stack
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
 from bench.errors import UserError
-from methods.registry import register_method
+from methods.registry import register_method, worker_threads
 from methods.transforms.nsst import nsst_dec2, nsst_rec2
 
 _SMOOTH_121 = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float64) / 16
@@ -148,7 +147,7 @@ def papcnn_firing_times(stimulus: np.ndarray, iterations: int = 110, workers: in
                                         params["lambda"][chunk], params["v_e"][chunk], iterations)
 
     starts = range(0, stimulus.shape[0], _PCNN_CHUNK)
-    workers = _default_workers() if workers is None else max(1, int(workers))
+    workers = worker_threads() if workers is None else max(1, int(workers))
     if workers == 1 or len(starts) == 1:
         for start in starts:
             run_chunk(start)
@@ -161,13 +160,6 @@ def papcnn_firing_times(stimulus: np.ndarray, iterations: int = 110, workers: in
 
 # Two 256x256 images a chunk keep the working set (u, e, feed, drive, tmp in float64) near L2.
 _PCNN_CHUNK = 2
-
-
-def _default_workers() -> int:
-    try:
-        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
-    except ValueError:
-        return 1
 
 
 def _papcnn_run(feed, decay_f, decay_e, lam, v_e, iterations):

@@ -11,6 +11,7 @@ re-coloured with that source's chroma (see ``bench.colour``). Methods never see 
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -54,6 +55,15 @@ def register_method(name: str, *, citation: str, trainable: bool = False, comple
         METHODS[name] = Method(name, fn, citation, summary, params, trainable, complexity)
         return fn
     return decorate
+
+
+def worker_threads() -> int:
+    """Threads a method may use for its own parallel work: ``OMP_NUM_THREADS`` when set (the project's one
+    thread knob, also what BLAS and the FFTs follow), else 1."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
 
 
 def get_method(name: str) -> Method:

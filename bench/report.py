@@ -25,6 +25,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from bench import analysis  # noqa: E402
 from bench.io import write_bytes, write_json, write_text  # noqa: E402
+from metrics._allocator import release_freed_memory  # noqa: E402
 
 GRID_PAIRS = 4
 GRID_COLUMNS = 9
@@ -315,22 +316,11 @@ def algorithm_table(configs, pairs, repeats: int = 3, *, cache: Path | None = No
     return rows
 
 
-def _release_free_heap() -> None:
-    """Hand freed heap back to the kernel (glibc ``malloc_trim``): metrics/_allocator.py keeps freed memory
-    mapped for speed, which would otherwise hide a method's peak behind memory it merely reuses."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass  # not glibc: nothing retained to release
-
-
 def _peak_memory(fn) -> float:
     status = Path("/proc/self/status")
     try:
-        _release_free_heap()
+        # metrics/_allocator.py keeps freed heap mapped for speed; hand it back so it cannot hide the peak
+        release_freed_memory()
         Path("/proc/self/clear_refs").write_text("5")
         before = _vm_kib(status, "VmRSS")
         fn()

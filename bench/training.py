@@ -47,11 +47,7 @@ def run_dir(entry: dict) -> Path:
     return Path(entry.get("out") or f"runs/{entry['method']}-{entry.get('profile') or 'default'}")
 
 
-def resolved_config(entry: dict) -> dict:
-    unknown = set(entry) - ENTRY_KEYS
-    if "method" not in entry or unknown:
-        raise UserError(f"suite train entry {entry!r}: needs 'method'; allowed keys {sorted(ENTRY_KEYS)}")
-    trainer = trainer_module(entry["method"])
+def resolved_config(entry: dict, trainer) -> dict:
     overrides = [str(s) for s in entry.get("set") or []]
     if entry.get("epochs") is not None:
         overrides.append(f"train.epochs={int(entry['epochs'])}")
@@ -61,8 +57,11 @@ def resolved_config(entry: dict) -> dict:
 
 def ensure_trained(entry: dict) -> dict:
     """Train (or finish training) one suite entry; returns what the report needs to know about the run."""
-    config = resolved_config(entry)
+    unknown = set(entry) - ENTRY_KEYS
+    if "method" not in entry or unknown:
+        raise UserError(f"suite train entry {entry!r}: needs 'method'; allowed keys {sorted(ENTRY_KEYS)}")
     trainer = trainer_module(entry["method"])
+    config = resolved_config(entry, trainer)
     out = run_dir(entry)
     wanted = int(config["train"]["epochs"])
     done = trainer.completed_epochs(out) if out.exists() else []

@@ -22,19 +22,31 @@ MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024      # glibc's upper limit for the mmap 
 TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
 
 
+def _libc():
+    """glibc as a ctypes library, or None elsewhere (musl, macOS, Windows)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap back to the kernel now (glibc ``malloc_trim``), e.g. before measuring a peak that the
+    retained heap would otherwise hide; a no-op without glibc."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 def keep_freed_memory() -> bool:
     """Apply the two ``mallopt`` settings; True when glibc accepted both."""
     if os.environ.get("FUSION_KEEP_MALLOC", "1") == "0":
         return False
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
         return False  # the user tuned glibc explicitly
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-        return False
-    if mallopt is None:
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:  # not glibc
         return False
     mmap_ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     return mmap_ok and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))

@@ -86,3 +86,16 @@ def test_a_finished_run_with_another_config_is_not_reused(tmp_path):
     changed = TINY + ["optim.lr_g=0.01"]
     with pytest.raises(UserError, match="different config.*optim.lr_g"):
         run_suite("epochs", out=tmp_path / "r2", registry=write_registry(tmp_path, run_dir, 1, changed), jobs=1)
+
+
+@pytest.mark.parametrize("train, message", [
+    ([{"method": "densegan", "epoch": 2}], "allowed keys"),
+    ([{"profile": "cpu"}], "needs 'method'"),
+    ({"method": "densegan"}, "must be a list"),
+])
+def test_malformed_train_entries_are_user_errors(tmp_path, train, message):
+    registry = write_registry(tmp_path, tmp_path / "run")
+    registry.suites["epochs"]["train"] = train
+    with pytest.raises(UserError, match=message):
+        run_suite("epochs", out=tmp_path / "report", registry=registry, jobs=1)
+    assert not (tmp_path / "run").exists()

@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
+from metrics._shared import freeze, shared
+
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # d/dx (columns), MATLAB flt1
 SOBEL_Y = SOBEL_X.T.copy()                                                    # d/dy (rows), MATLAB flt2
 
@@ -26,12 +28,16 @@ def warn(message: str) -> None:
 
 # ----------------------------------------------------------------------------------------- scaling
 def to255(x: np.ndarray) -> np.ndarray:
-    """[0, 1] floats -> the 0..255 scale every reference works on.
+    """[0, 1] floats -> the 0..255 scale every reference works on (once per input within ``compute``).
 
     An image read from an 8-bit file arrives as float32(k/255), and float32(k/255) * 255 is k only to
     about 1e-5. When every pixel is that close to an integer the image is snapped to the exact grey
     levels k, so the metric sees what the references saw (a 16-bit or real-valued image is left alone).
     """
+    return shared("to255", _to255, x)
+
+
+def _to255(x: np.ndarray) -> np.ndarray:
     y = np.asarray(x, dtype=np.float64) * 255.0
     k = np.rint(y)
     residue = np.subtract(y, k)  # in-place abs/max: this runs for every metric on every image
@@ -146,10 +152,18 @@ class LocalStatistics:
 
     def __init__(self, images: dict, g: np.ndarray, shape: str = "valid"):
         self.images, self.g, self.shape = images, g, shape
-        self._mean, self._var, self._cov = {}, {}, {}
+        self._mean, self._var, self._cov, self._ssim = {}, {}, {}, {}
+
+    @classmethod
+    def of(cls, images: dict, g: np.ndarray, shape: str = "valid") -> "LocalStatistics":
+        """The statistics of these images under this window, one instance per ``compute`` call, so
+        that metrics using the same window (SSIM, Qw, Qe; Qy, Qc) share every filtered map."""
+        names = tuple(images)
+        return shared("local_statistics", lambda *x: cls(dict(zip(names, x)), g, shape), *images.values(),
+                      options=(names, g.tobytes(), shape))
 
     def _filtered(self, x):
-        return filter_separable(x, self.g, self.shape)
+        return freeze(filter_separable(x, self.g, self.shape))
 
     def mean(self, k):
         if k not in self._mean:
@@ -159,19 +173,21 @@ class LocalStatistics:
     def var(self, k):
         if k not in self._var:
             x, m = self.images[k], self.mean(k)
-            self._var[k] = self._filtered(x * x) - m * m
+            self._var[k] = freeze(self._filtered(x * x) - m * m)
         return self._var[k]
 
     def cov(self, j, k):
         if (j, k) not in self._cov:
-            self._cov[j, k] = self._filtered(self.images[j] * self.images[k]) - self.mean(j) * self.mean(k)
+            self._cov[j, k] = freeze(self._filtered(self.images[j] * self.images[k]) - self.mean(j) * self.mean(k))
         return self._cov[j, k]
 
     def ssim(self, j, k, c1, c2):
         """(SSIM map, contrast-structure map) of images j, k: Wang et al. 2004, eq. (13)."""
-        mx, my, vx, vy = self.mean(j), self.mean(k), self.var(j), self.var(k)
-        cs = (2 * self.cov(j, k) + c2) / (vx + vy + c2)
-        return (2 * mx * my + c1) / (mx * mx + my * my + c1) * cs, cs
+        if (j, k, c1, c2) not in self._ssim:
+            mx, my, vx, vy = self.mean(j), self.mean(k), self.var(j), self.var(k)
+            cs = (2 * self.cov(j, k) + c2) / (vx + vy + c2)
+            self._ssim[j, k, c1, c2] = freeze(((2 * mx * my + c1) / (mx * mx + my * my + c1) * cs, cs))
+        return self._ssim[j, k, c1, c2]
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:

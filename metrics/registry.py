@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.colour import luma
 from bench.errors import UserError
+from metrics._shared import shared_results
 
 CONVENTIONS = ("default", "cddfuse", "vifb")
 
@@ -74,5 +75,6 @@ def compute(a: np.ndarray, b: np.ndarray, f: np.ndarray, names=None, convention:
         if not np.isfinite(x).all():
             raise UserError(f"metric input {label} contains NaN or infinite values")
     selected = [get_metric(n) for n in (names or METRICS)]
-    return {m.name: float(m.fn(a, b, f, convention=convention if convention in m.conventions else "default"))
-            for m in selected}
+    with shared_results():  # intermediate maps common to several metrics are built once
+        return {m.name: float(m.fn(a, b, f, convention=convention if convention in m.conventions else "default"))
+                for m in selected}

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from metrics._filters import LocalStatistics, filter2, gaussian_window, to255, warn
+from metrics._shared import shared
 from metrics.registry import register_metric
 
 WANG_WINDOW = gaussian_window(11, 1.5)             # Wang et al. 2004: 11x11 Gaussian, sigma 1.5
@@ -21,11 +22,16 @@ C1_255, C2_255 = (0.01 * L255) ** 2, (0.03 * L255) ** 2
 C_YANG = 2e-16  # Zheng Liu's ssim_yang: (almost) the bare Q0 index, constants only to avoid 0/0
 
 
-def wang_ssim_means(z, sources):
-    """Mean SSIM maps of Wang et al. 2004 (11x11 Gaussian sigma 1.5, K = (0.01, 0.03), L = 255, 'valid')
-    of ``z`` with each source; z's local statistics are filtered once for all of them."""
-    stats = LocalStatistics({"z": z, **{k: x for k, x in enumerate(sources)}}, WANG_WINDOW)
-    return [float(stats.ssim("z", k, C1_255, C2_255)[0].mean()) for k in range(len(sources))]
+def wang_statistics(x, y, z):
+    """Local statistics of A, B, F (0..255) under Wang's window, shared by SSIM, Qw and Qe."""
+    return LocalStatistics.of({"a": x, "b": y, "f": z}, WANG_WINDOW)
+
+
+def wang_ssim_means(x, y, z):
+    """Mean SSIM maps SSIM(F, A), SSIM(F, B) of Wang et al. 2004 (11x11 Gaussian sigma 1.5,
+    K = (0.01, 0.03), L = 255, 'valid'); F's local statistics are filtered once for both."""
+    stats = wang_statistics(x, y, z)
+    return [float(stats.ssim("f", k, C1_255, C2_255)[0].mean()) for k in ("a", "b")]
 
 
 def _skimage_ssim(x, y, data_range):
@@ -67,7 +73,7 @@ def structural_similarity(a, b, f, *, convention="default"):
     x, y, z = to255(a), to255(b), to255(f)
     if convention == "cddfuse":
         return _skimage_ssim(z, x, 2.0) + _skimage_ssim(z, y, 2.0)
-    ssim_fa, ssim_fb = wang_ssim_means(z, (x, y))
+    ssim_fa, ssim_fb = wang_ssim_means(x, y, z)
     total = ssim_fa + ssim_fb
     return total if convention == "vifb" else total / 2
 
@@ -132,8 +138,8 @@ def _piella_terms(x, y, z, convention="default"):
     then gets lambda = 1, not 1/2. This reproduces ``zhengliu.Q_S`` to 1e-10 (plain float64 filtering
     is off by up to 2e-3 on the medical vectors).
     """
-    stats = LocalStatistics({"x": x, "y": y, "z": z}, WANG_WINDOW)  # each image filtered once
-    mean_x, mean_y, var_x, var_y = stats.mean("x"), stats.mean("y"), stats.var("x"), stats.var("y")
+    stats = wang_statistics(x, y, z)  # each image filtered once, shared with SSIM
+    mean_x, mean_y, var_x, var_y = stats.mean("a"), stats.mean("b"), stats.var("a"), stats.var("b")
     flat_tol = 1e-9  # rounding leaves <~1e-11 in a flat window; a real one-level step gives >~1e-6
     var_x = np.where(var_x < flat_tol, 0.0, var_x)
     var_y = np.where(var_y < flat_tol, 0.0, var_y)
@@ -143,7 +149,7 @@ def _piella_terms(x, y, z, convention="default"):
     both_flat = (var_x + var_y) == 0
     var_x, var_y = var_x + 0.5 * both_flat, var_y + 0.5 * both_flat
     lam = var_x / (var_x + var_y)
-    q_map = lam * stats.ssim("z", "x", C1_255, C2_255)[0] + (1 - lam) * stats.ssim("z", "y", C1_255, C2_255)[0]
+    q_map = lam * stats.ssim("f", "a", C1_255, C2_255)[0] + (1 - lam) * stats.ssim("f", "b", C1_255, C2_255)[0]
     return q_map, np.maximum(var_x, var_y)
 
 
@@ -153,9 +159,12 @@ def piella_q(x, y, z, convention="default"):
 
 
 def piella_qw(x, y, z, convention="default"):
-    """Piella's weighted fusion quality index Q_W (Zheng Liu ``metricPeilla(..., 2)``)."""
-    q_map, saliency = _piella_terms(x, y, z, convention)
-    return float((saliency * q_map).sum() / saliency.sum())
+    """Piella's weighted fusion quality index Q_W (Zheng Liu ``metricPeilla(..., 2)``); computed once
+    per ``compute`` call for Qw and Qe."""
+    def weighted(x, y, z):
+        q_map, saliency = _piella_terms(x, y, z, convention)
+        return float((saliency * q_map).sum() / saliency.sum())
+    return shared("piella_qw", weighted, x, y, z, options=(convention,))
 
 
 @register_metric("Qw", higher_is_better=True, value_range=(-1, 1), conventions=("default", "vifb"))
@@ -205,7 +214,7 @@ def piella_edge_dependent(a, b, f, *, convention="default"):
 # -------------------------------------------------------------------------------- Yang and Cvejic
 def _yang_statistics(x, y, z):
     """Local statistics of A, B, F under Zheng Liu's ``ssim_yang`` window (7x7 Gaussian, sigma 1.5)."""
-    return LocalStatistics({"a": x, "b": y, "f": z}, YANG_WINDOW)
+    return LocalStatistics.of({"a": x, "b": y, "f": z}, YANG_WINDOW)
 
 
 def _weight(num, den, convention, metric):

@@ -5,6 +5,7 @@ import numpy as np
 
 from metrics._filters import (block_reduce, filter2, filter_separable, freqspace_grid,
                               sobel, stretch_levels, to255)
+from metrics._shared import shared
 from metrics.registry import register_metric
 
 VIF_NOISE_VAR = 2.0  # sigma_n^2 of the HVS noise model (Sheikh & Bovik 2006, vifp_mscale.m)
@@ -73,11 +74,21 @@ def _information_maps(gain, s1, sv, noise_var):
     return np.log10(1 + gain * gain * s1 / (sv + noise_var)), np.log10(1 + s1 / noise_var)
 
 
-def vif_pixel_multiscale(ref, dist):
-    """Sheikh & Bovik's ``vifp_mscale(ref, dist)`` (images or pyramids): sum over 4 scales of the information F keeps about the
-    reference, over the information in the reference (eq. 10 of the paper, pixel-domain version)."""
+def _source_channel_maps(a, b, f):
+    """``vif_channel_maps`` of A -> F and B -> F on the 0..255 scale, built once per ``compute`` call
+    for VIF and VIFF (F's pyramid once for both sources)."""
+    def build(x, y, z):
+        fused = vif_pyramid(z)
+        return [vif_channel_maps(vif_pyramid(source), fused) for source in (x, y)]
+    return shared("vif_channel_maps", build, to255(a), to255(b), to255(f))
+
+
+def vif_pixel_multiscale(maps):
+    """Sheikh & Bovik's ``vifp_mscale``: sum over 4 scales of the information F keeps about the
+    reference, over the information in the reference (eq. 10 of the paper, pixel-domain version), from
+    the channel maps ``vif_channel_maps(ref, dist)``."""
     num = den = 0.0
-    for gain, s1, sv in vif_channel_maps(ref, dist):
+    for gain, s1, sv in maps:
         kept, own = _information_maps(gain, s1, sv, VIF_NOISE_VAR)
         num += kept.sum()
         den += own.sum()
@@ -100,8 +111,8 @@ def visual_information_fidelity(a, b, f, *, convention="default"):
     Every convention reproduces CDDFuse's ``Evaluator.VIFF`` (also Tang's ``VIF``): the SUM over the two
     sources, each 0/0 (flat source) taken as 1. Despite CDDFuse's name this is NOT Han et al. 2013's VIFF.
     """
-    fused = vif_pyramid(to255(f))
-    return vif_pixel_multiscale(vif_pyramid(to255(a)), fused) + vif_pixel_multiscale(vif_pyramid(to255(b)), fused)
+    maps_a, maps_b = _source_channel_maps(a, b, f)
+    return vif_pixel_multiscale(maps_a) + vif_pixel_multiscale(maps_b)
 
 
 # ---------------------------------------------------------------------------------------- VIFF
@@ -130,8 +141,7 @@ def visual_information_fidelity_fusion(a, b, f, *, convention="default"):
     L*a*b* path for colour input is not needed (``compute`` passes luma). No reference vector exists;
     tested by properties (identity 1, symmetry, falls with noise and blur).
     """
-    fused = vif_pyramid(to255(f))
-    maps_a, maps_b = (vif_channel_maps(vif_pyramid(to255(x)), fused) for x in (a, b))
+    maps_a, maps_b = _source_channel_maps(a, b, f)
     value = 0.0
     for weight, (ga, sa, va), (gb, sb, vb) in zip(VIFF_SCALE_WEIGHTS, maps_a, maps_b):
         kept_a, own_a = _information_maps(ga, sa, va, VIFF_NOISE_VAR)

@@ -292,7 +292,33 @@ def test_viff_and_vif_share_the_channel_model(pair):
     maps = vif_channel_maps(x, z)
     assert len(maps) == 4 and maps[0][0].shape == (SIZE - 16, SIZE - 16)
     kept, own = zip(*(_information_maps(g, s1, sv, VIF_NOISE_VAR) for g, s1, sv in maps))
-    assert math.isclose(sum(k.sum() for k in kept) / sum(o.sum() for o in own), vif_pixel_multiscale(x, z),
+    assert math.isclose(sum(k.sum() for k in kept) / sum(o.sum() for o in own), vif_pixel_multiscale(maps),
                         rel_tol=1e-12)
     viff = metrics.get_metric("VIFF").fn
     assert 0 < viff(a, b, a) < viff(a, b, 0.5 * (a + b)) < viff(a, a, a) <= 1 + 1e-9
+
+
+@pytest.mark.parametrize("convention", ["default", "cddfuse", "vifb"])
+def test_suite_values_equal_metrics_computed_alone(pair, convention):
+    """``compute`` shares intermediate maps between metrics (metrics._shared); every value must be
+    exactly the one the metric gives on its own."""
+    a, b = pair
+    f = np.clip(0.6 * a + 0.4 * b + 0.02 * np.sin(np.arange(SIZE) / 3.0)[None, :], 0, 1)
+    a, b, f = (x.astype(np.float32).astype(np.float64) for x in (a, b, f))  # what compute passes on
+    together = _all(a, b, f, convention)
+    for name, m in metrics.METRICS.items():
+        alone = _quiet(m.fn, a, b, f, convention=convention if convention in m.conventions else "default")
+        assert together[name] == alone or (math.isnan(together[name]) and math.isnan(alone)), name
+
+
+def test_shared_maps_are_read_only_within_compute(pair):
+    """A metric that modified a shared map in place would corrupt the next metric's input: refused."""
+    from metrics._filters import to255
+    from metrics._shared import shared_results
+    a, _ = pair
+    with shared_results():
+        x = to255(a)
+        assert to255(a) is x
+        with pytest.raises(ValueError, match="read-only"):
+            x += 1
+    assert to255(a) is not to255(a)  # outside compute nothing is kept

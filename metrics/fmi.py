@@ -137,46 +137,70 @@ def _padded_walk_rows(block: np.ndarray, hi: np.ndarray, pdf: np.ndarray, log_pd
         out[l] = pad
 
 
-def _staircase_correction(f_walk: np.ndarray, f_columns: np.ndarray, y_walk: np.ndarray, start: np.ndarray,
-                          weight: np.ndarray, one_minus_w: np.ndarray, log_one_minus_w: np.ndarray) -> np.ndarray:
-    """Sum over the cells where the Frechet bound has mass of [p ln|p| of the joint PDF] minus
-    [the same cell's term of the closed-form sum over all cells, (1 - w) a (ln|1 - w| + ln p_F + ln p_X)].
+def _staircase_walk(f_walk: np.ndarray, f_columns: np.ndarray, y_walk: np.ndarray, start: np.ndarray,
+                    reversed_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cells where the Frechet bound has mass, and the bound's sum over all l x l cells.
 
     ``f_walk``/``y_walk``: ``(3, l + 1, n_f)`` / ``(3, l + 1, n)`` blocks from ``_padded_walk_rows``
-    (both sides' intervals ascending); Y's window k is paired with F's window ``f_columns[k]``; ``start``: where both sides' first intervals start, max(0, lower end of Y's first).
+    (both sides' intervals ascending); Y's window k is paired with F's window ``f_columns[k]``; ``start``:
+    where both sides' first intervals start, max(0, lower end of Y's first); ``reversed_y``: Y's cells
+    are walked in reverse order (the countermonotone bound, see ``_nelsen_nmi``).
 
     The bound's mass lies on a monotone staircase: cell (i, j) has mass only where F's CDF interval i
     overlaps the other side's interval j, and merging both sides' interval ends visits at most 2l - 1
     cells. The walk starts at (0, 0) and steps past whichever interval ends first (both on a tie):
     every skipped cell has zero overlap. Because of that rule, a visited cell's lower end
     max(C_F(i-1), C_Y(j-1)) is the previous visited cell's upper end min(C_F(i), C_Y(j)), so the
-    overlap min(...) - max(...) is obtained exactly without gathering the lower ends. Cells visited
-    without mass contribute ~0 (the two terms agree); the padding cell l (empty interval, PDF 0)
-    absorbs the steps after a side's end. The joint value of a cell is the reference's formula, in
-    the reference's operation order.
+    overlap min(...) - max(...) is obtained exactly without gathering the lower ends. The padding cell l
+    (empty interval, PDF 0) absorbs the steps after a side's end.
+
+    The bound B is the joint CDF of its own masses m, B(i, j) = sum_{i' <= i, j' <= j} m(i', j'), so
+    sum_ij B(i, j) = sum over visited cells of m(i, j) (l - i) (l - j) (j in X's original order): the
+    covariance of the bound, needed for the mixture weight, comes from the walk instead of all l^2 cells.
+
+    Returns (mass, F cell, Y cell, bound sum): ``(2l - 1, n)`` masses, the flat indices (cell * n + window)
+    of the visited cells in ``f_walk`` / ``y_walk``, and ``(n,)`` sums of the bound over all cells.
     """
     l, n_f, n = f_walk.shape[1] - 1, f_walk.shape[2], y_walk.shape[2]
-    (f_hi, f_pdf, f_log), (y_hi, y_pdf, y_log) = (b.reshape(3, -1) for b in (f_walk, y_walk))
+    f_hi, y_hi = f_walk[0].reshape(-1), y_walk[0].reshape(-1)
     last_f, last_y = l * n_f + f_columns, l * n + np.arange(n)
     pos_f, pos_y = f_columns.copy(), np.arange(n)  # flat index (cell * n + window) of the current cell
+    # (l - j) per visited cell, j in X's original order: l - r walking forward, r + 1 walking backward
+    y_factor, y_step = np.where(reversed_y, 1.0, float(l)), np.where(reversed_y, 1.0, -1.0)
+    f_factor = np.full(n, float(l))
+    bound_sum = np.zeros(n)
     n_steps = 2 * l - 1
     cells_f, cells_y = np.empty((n_steps, n), np.intp), np.empty((n_steps, n), np.intp)
-    mass = np.empty((n_steps, n))               # the bound's mass in each visited cell
+    mass = np.empty((n_steps, n))
     lower = start
     for step in range(n_steps):                 # the walk itself: only the interval ends are gathered
         cells_f[step], cells_y[step] = pos_f, pos_y
         hi_f, hi_y = f_hi[pos_f], y_hi[pos_y]
         upper = np.minimum(hi_f, hi_y)
-        np.subtract(upper, lower, out=mass[step])
+        m = np.subtract(upper, lower, out=mass[step])
         lower = upper
-        pos_f += (hi_f <= hi_y) * n_f
-        pos_y += (hi_y <= hi_f) * n
+        bound_sum += m * f_factor * y_factor
+        advance_f, advance_y = hi_f <= hi_y, hi_y <= hi_f
+        pos_f += advance_f * n_f
+        pos_y += advance_y * n
+        f_factor -= advance_f
+        y_factor += advance_y * y_step
         np.minimum(pos_f, last_f, out=pos_f)
         np.minimum(pos_y, last_y, out=pos_y)
-    # all visited cells at once (few, large numpy calls)
+    return mass, cells_f, cells_y, bound_sum
+
+
+def _staircase_correction(f_walk: np.ndarray, y_walk: np.ndarray, walked: tuple, weight: np.ndarray,
+                          one_minus_w: np.ndarray, log_one_minus_w: np.ndarray) -> np.ndarray:
+    """Sum over the visited cells of [p ln|p| of the joint PDF] minus [the same cell's term of the
+    closed-form sum over all cells, (1 - w) a (ln|1 - w| + ln p_F + ln p_X)], from ``_staircase_walk``'s
+    cells. Cells visited without mass contribute ~0 (the two terms agree). The joint value of a cell is
+    the reference's formula, in the reference's operation order."""
+    mass, cells_f, cells_y = walked[:3]
+    (f_pdf, f_log), (y_pdf, y_log) = (b[1:].reshape(2, -1) for b in (f_walk, y_walk))
     independent = f_pdf[cells_f]
     independent *= y_pdf[cells_y]
-    joint = mass
+    joint = mass                                # (consumed: the masses are not needed again)
     joint -= independent                        # joint = independent + w (mass - independent), as fmi.m
     joint *= weight
     joint += independent
@@ -195,9 +219,8 @@ def _fused_windows(pdf: np.ndarray) -> tuple[_Columns, np.ndarray]:
     the ``_Columns`` that ``_nelsen_nmi`` takes per paired window, and the staircase walk's block,
     which the walk indexes in place."""
     l, n = pdf.shape
-    fw = _Columns({"cdf": l, "centred": l, "plogp_sum": 1, "mass": 1, "centred_ss": 1, "sd": 1, "cdf_sum": 1}, n)
+    fw = _Columns({"centred": l, "plogp_sum": 1, "mass": 1, "centred_ss": 1, "sd": 1, "cdf_sum": 1}, n)
     cdf = _cumulative_rows(pdf)
-    fw.cdf[:] = cdf
     log_pdf = _log_mass(pdf)
     walk = np.empty((3, l + 1, n))
     _padded_walk_rows(walk, cdf, pdf, log_pdf)
@@ -242,31 +265,28 @@ def _nelsen_nmi(x_pdf: np.ndarray, fused: tuple[_Columns, np.ndarray], f_columns
     negative = c < 0
     # Cell (i, j): F index i, X index j. The Frechet bound's mass in cell (i, j) is the overlap of F's
     # CDF step [C_F(i-1), C_F(i)] with X's step -- [C_X(j-1), C_X(j)] for the upper bound (comonotone),
-    # [1 - C_X(j), 1 - C_X(j-1)] for the lower bound (countermonotone).
-    # Covariance of the bound: sum_ij (bound_ij - C_F(i) C_X(j)); U = min(C_F, C_X),
-    # L = max(C_F + C_X - 1, 0) = C_F - min(C_F, 1 - C_X)
-    f_cdf, f_cdf_sum = fw.cdf, fw.cdf_sum[0]
-    bound_min = np.minimum(f_cdf[:, None], np.where(negative, 1.0 - x_cdf, x_cdf)[None]).sum(axis=(0, 1))
-    bound_sum = np.where(negative, l * f_cdf_sum - bound_min, bound_min)
-    cov_bound = bound_sum - f_cdf_sum * x_cdf.sum(axis=0)
-    no_dependence = (x_sd == 0) | (f_sd == 0) | (~negative & (c == 0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.where(no_dependence, 0.0, c * (f_sd * x_sd) / cov_bound)
+    # [1 - C_X(j), 1 - C_X(j-1)] for the lower bound (countermonotone). The countermonotone steps descend
+    # with j: walk X's cells in reverse order there, so both sides' intervals ascend (the entropy does
+    # not depend on the cells' order).
     x_log_pdf = _log_mass(x_pdf)
     x_plogp_sum = sequential_sum(x_pdf * x_log_pdf)
-    # The countermonotone steps [1 - C_X(j), 1 - C_X(j-1)] descend with j: walk X's cells in reverse
-    # order there, so both sides' intervals ascend (the entropy does not depend on the cells' order).
     x_upper = np.concatenate([np.ones_like(x_cdf[:1]), 1.0 - x_cdf[:-1]])[::-1]  # 1 - C_X(j-1), reversed
     reverse = lambda a: np.where(negative, a[::-1], a)  # noqa: E731
     x_walk = np.empty((3, l + 1, n))
     _padded_walk_rows(x_walk, np.where(negative, x_upper, x_cdf), reverse(x_pdf), reverse(x_log_pdf))
     start = np.where(negative, np.maximum(1.0 - x_cdf[l - 1], 0.0), 0.0)
+    walked = _staircase_walk(f_walk, f_columns, x_walk, start, negative)
+    # covariance of the bound: sum_ij (bound_ij - C_F(i) C_X(j))
+    cov_bound = walked[3] - fw.cdf_sum[0] * x_cdf.sum(axis=0)
+    no_dependence = (x_sd == 0) | (f_sd == 0) | (~negative & (c == 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = np.where(no_dependence, 0.0, c * (f_sd * x_sd) / cov_bound)
     one_minus_w = 1.0 - weight
     log_one_minus_w = _log_mass(one_minus_w)
     x_mass, f_mass, f_plogp_sum = x_pdf.sum(axis=0), fw.mass[0], fw.plogp_sum[0]
     closed_form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
     closed_form *= one_minus_w
-    correction = _staircase_correction(f_walk, f_columns, x_walk, start, weight, one_minus_w, log_one_minus_w)
+    correction = _staircase_correction(f_walk, x_walk, walked, weight, one_minus_w, log_one_minus_w)
     h_joint = -(closed_form + correction)
     h_x, h_f = -x_plogp_sum, -f_plogp_sum
     mi = h_x + h_f - h_joint

@@ -58,87 +58,66 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
     ``theta[n] = exp(-alpha_theta) theta[n-1] + v_theta Y[n]``, ``theta[0] = 1``, ``T = sum_n Y[n]``;
     ``W``: 1 for the 4-neighbours, ``LINK_WEIGHTS[0, 0]`` (1/sqrt 2) for the diagonals, zero outside
     the image. The stimulus is normalised to [0, 1] by the caller so that one ``v_theta`` suits
-    every sub-band. ``stimulus`` and ``beta`` (both >= 0) are (H, W) or a stack (K, H, W) of
-    independent networks. Computed in float32, every step in the order written above:
-    ``U = ((L beta) + 1) S`` with ``L = n4 + (w_diag nd)`` (``n4``, ``nd``: firing 4- and diagonal
-    neighbours), ``theta = (theta e^{-alpha_theta}) + v_theta Y``.
+    every sub-band. ``stimulus`` and ``beta`` are (H, W) or a stack (K, H, W) of independent
+    networks (linking stays within a slice).
 
     Notes
     -----
-    Firing is sparse (about 2.5 % of the neurons a step on NSCT sub-bands), so ``U`` is evaluated
-    only where a neuron can fire; the spikes are exactly those of the plain iteration (the test pins
-    this against a straightforward loop):
-
-    * float32 rounding is monotone and ``S, beta >= 0``, so ``U`` never exceeds ``U_cap``, the same
-      expression with all eight neighbours firing: a neuron with ``U_cap <= theta`` cannot fire;
-    * a neuron none of whose neighbours fired has ``L = 0`` and ``U = (0 + 1) S = S`` exactly: it
-      fires iff ``S > theta``;
-    * every other neuron (a firing neighbour and ``U_cap > theta``) gets ``U`` by the same float32
-      operations in the same order as the plain iteration.
-
-    The networks live in one flat zero-padded buffer, so the neighbour counts are sums of shifted
-    contiguous slices (the pad never fires: its ``S`` and ``U_cap`` are 0).
+    float32, every step in this order: ``L = n4 + (w_diag nd)`` (``n4``, ``nd``: firing 4- and
+    diagonal neighbours), ``U = ((L beta) + 1) S``, ``theta = (theta e^{-alpha_theta}) + v_theta Y``.
+    The neighbour counts are small integers, summed exactly in int8 and converted exactly, so the
+    spikes are those of the plain float32 iteration (the tests pin this against a straightforward
+    loop). Speed: all networks live in one flat zero-padded buffer (rows of ``W + 2``), so each
+    neighbour sum is one add of two shifted contiguous slices (the pad never fires: its ``S`` is 0);
+    spikes and counts are one byte a neuron, and every step works in preallocated arrays.
     """
     stimulus = np.asarray(stimulus, dtype=np.float32)
     beta = np.asarray(beta, dtype=np.float32)
     if stimulus.shape != beta.shape:
         raise ValueError(f"stimulus {stimulus.shape} and beta {beta.shape} differ in shape")
-    if (stimulus < 0).any() or (beta < 0).any():
-        raise ValueError("rpcnn_fire_counts needs a non-negative stimulus and linking strength")
     image_shape = stimulus.shape
-    stack = stimulus.reshape((-1,) + image_shape[-2:])
-    n, h, w = stack.shape
-    row = w + 2                                        # padded row length: neighbour offsets +-1, +-row
+    n, h, w = stimulus.reshape((-1,) + image_shape[-2:]).shape
+    row = w + 2                                        # padded row: neighbours at +-1 and +-row
     size = n * (h + 2) * row
+    first, stop = row + 1, size - row - 1              # flat span holding every interior neuron
 
-    def padded(x: np.ndarray) -> np.ndarray:
-        flat = np.zeros(size, dtype=np.float32)
-        flat.reshape(n, h + 2, row)[:, 1:-1, 1:-1] = x.reshape(n, h, w)
-        return flat
+    def on_grid(x: np.ndarray, dtype) -> np.ndarray:
+        grid = np.zeros(size, dtype=dtype)
+        grid.reshape(n, h + 2, row)[:, 1:-1, 1:-1] = x.reshape(n, h, w)
+        return grid
 
+    s = on_grid(stimulus, np.float32)[first:stop]
+    b = on_grid(beta, np.float32)[first:stop]
     decay = np.float32(np.exp(-alpha_theta))
     diagonal = np.float32(LINK_WEIGHTS[0, 0])
     v_theta = np.float32(v_theta)
-    s, b = padded(stack), padded(beta)
-    link_all = np.float32(4) + diagonal * np.float32(4)
-    u_cap = link_all * b
-    u_cap += np.float32(1)
-    u_cap *= s
-    theta = np.ones(size, dtype=np.float32)
-    fired_map = np.zeros(size, dtype=np.int8)          # Y[n-1] on the padded grid
+    spikes = np.zeros(size, dtype=np.int8)             # Y[n-1] on the padded grid, 0 / 1
+    fired = spikes[first:stop].view(bool)              # U > theta is written straight into it
     vertical = np.zeros(size, dtype=np.int8)           # Y[i - row] + Y[i + row]
-    n4 = np.zeros(size, dtype=np.int8)                 # firing 4-neighbours
-    nd = np.zeros(size, dtype=np.int8)                 # firing diagonal neighbours
-    near = np.zeros(size, dtype=bool)                  # some neighbour fired
-    candidate = np.empty(size, dtype=bool)
-    self_driven = np.empty(size, dtype=bool)
-    counts = np.zeros(size, dtype=np.int16 if iterations < 2 ** 15 else np.int32)
-    fired = np.empty(0, dtype=np.intp)
-    first, stop = row + 1, size - row - 1              # flat span of every interior neuron
+    n4 = np.empty(stop - first, dtype=np.int8)
+    nd = np.empty(stop - first, dtype=np.int8)
+    drive = np.empty(stop - first, dtype=np.float32)
+    threshold_step = np.empty(stop - first, dtype=np.float32)
+    theta = np.ones(stop - first, dtype=np.float32)
+    counts = np.zeros(stop - first, dtype=np.uint8 if iterations < 256 else np.int32)
     for _ in range(iterations):
-        np.add(fired_map[:size - 2 * row], fired_map[2 * row:], out=vertical[row:size - row])
-        np.add(vertical[first - 1:stop - 1], vertical[first + 1:stop + 1], out=nd[first:stop])
-        np.add(fired_map[first - 1:stop - 1], fired_map[first + 1:stop + 1], out=n4[first:stop])
-        n4[first:stop] += vertical[first:stop]
-        np.bitwise_or(n4, nd, out=near.view(np.int8))
-        np.greater(u_cap, theta, out=candidate)
-        candidate &= near
-        np.greater(s, theta, out=self_driven)
-        candidate |= self_driven
-        index = np.flatnonzero(candidate)
-        drive = nd[index].astype(np.float32)
-        drive *= diagonal
-        drive += n4[index]                             # L = n4 + w_diag nd
-        drive *= b[index]
+        np.add(spikes[:size - 2 * row], spikes[2 * row:], out=vertical[row:size - row])
+        np.add(vertical[first - 1:stop - 1], vertical[first + 1:stop + 1], out=nd)
+        np.add(spikes[first - 1:stop - 1], spikes[first + 1:stop + 1], out=n4)
+        n4 += vertical[first:stop]
+        np.multiply(nd, diagonal, out=drive)           # L = n4 + w_diag nd
+        np.add(drive, n4, out=drive)
+        drive *= b                                     # U = (L beta + 1) S
         drive += np.float32(1)
-        drive *= s[index]                              # U = (L beta + 1) S
-        fired_map[fired] = 0
-        fired = index[drive > theta[index]]
-        fired_map[fired] = 1
+        drive *= s
+        np.greater(drive, theta, out=fired)
+        counts += fired
         theta *= decay
-        theta[fired] += v_theta
-        counts[fired] += 1
-    return counts.reshape(n, h + 2, row)[:, 1:-1, 1:-1].reshape(image_shape).astype(np.float64)
+        np.multiply(fired, v_theta, out=threshold_step)
+        theta += threshold_step
+    grid = np.zeros(size, dtype=np.float64)
+    grid[first:stop] = counts
+    return grid.reshape(n, h + 2, row)[:, 1:-1, 1:-1].reshape(image_shape)
 
 
 def pcnn_select_many(pairs, iterations: int = 200, workers: int | None = None) -> list[np.ndarray]:
@@ -170,7 +149,11 @@ def pcnn_select(c1: np.ndarray, c2: np.ndarray, iterations: int = 200) -> np.nda
 
 
 def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarray:
-    ca, cb = nsct_decompose(a, levels), nsct_decompose(b, levels)
+    if worker_threads() > 1:                         # the two decompositions are independent
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            ca, cb = pool.map(lambda x: nsct_decompose(x, levels), (a, b))
+    else:
+        ca, cb = nsct_decompose(a, levels), nsct_decompose(b, levels)
     pairs = [(ca.low, cb.low)] + [(x, y) for la, lb in zip(ca.bands, cb.bands) for x, y in zip(la, lb)]
     fused = pcnn_select_many(pairs, iterations)
     bands, k = [], 1

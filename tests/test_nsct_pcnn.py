@@ -88,6 +88,7 @@ def test_fast_rpcnn_matches_the_plain_iteration(seed):
     stimulus[0, :4] = 0.0                                # silent neurons never fire
     beta = rng.random(shape)
     beta[1] = 1.0
+    beta[2, :, :5] = -0.5                                # any sign: the iteration is the same arithmetic
     counts = rpcnn_fire_counts(stimulus, beta, iterations=120)
     plain = np.stack([plain_rpcnn_fire_counts(s, b, 120) for s, b in zip(stimulus, beta)])
     assert counts.sum() > 0 and not counts[0, :4].any()
@@ -103,9 +104,9 @@ def test_fast_rpcnn_matches_the_plain_iteration_on_one_image_and_strong_linking(
     np.testing.assert_array_equal(counts, plain_rpcnn_fire_counts(stimulus, beta, 200, v_theta=5.0))
 
 
-def test_rpcnn_rejects_negative_drive():
-    with pytest.raises(ValueError):
-        rpcnn_fire_counts(-np.ones((4, 4)), np.ones((4, 4)), iterations=3)
+def test_rpcnn_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="differ in shape"):
+        rpcnn_fire_counts(np.ones((4, 4)), np.ones((4, 5)), iterations=3)
 
 
 def test_threaded_selection_matches_one_thread():

@@ -116,3 +116,12 @@ def test_threaded_selection_matches_one_thread():
     two = pcnn_select_many(pairs, iterations=40, workers=2)
     for x, y in zip(one, two):
         np.testing.assert_array_equal(x, y)
+
+
+def test_fast_rpcnn_counts_past_255_iterations():
+    rng = np.random.default_rng(11)
+    stimulus = 0.5 + 0.5 * rng.random((12, 12))
+    beta = rng.random((12, 12))
+    counts = rpcnn_fire_counts(stimulus, beta, iterations=300, v_theta=0.5)   # fires nearly every step
+    assert counts.max() > 255
+    np.testing.assert_array_equal(counts, plain_rpcnn_fire_counts(stimulus, beta, 300, v_theta=0.5))

@@ -92,12 +92,13 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
     diagonal = np.float32(LINK_WEIGHTS[0, 0])
     v_theta = np.float32(v_theta)
     spikes = np.zeros(size, dtype=np.int8)             # Y[n-1] on the padded grid, 0 / 1
-    fired = spikes[first:stop].view(bool)              # U > theta is written straight into it
+    spiked = spikes[first:stop].view(np.uint8)         # this step's spikes, as 0 / 1 bytes
+    fired = spiked.view(bool)                          # U > theta is written straight into it
     vertical = np.zeros(size, dtype=np.int8)           # Y[i - row] + Y[i + row]
     n4 = np.empty(stop - first, dtype=np.int8)
     nd = np.empty(stop - first, dtype=np.int8)
     drive = np.empty(stop - first, dtype=np.float32)
-    threshold_step = np.empty(stop - first, dtype=np.float32)
+    as_float = np.empty(stop - first, dtype=np.float32)   # exact int8 -> float32 copies
     theta = np.ones(stop - first, dtype=np.float32)
     counts = np.zeros(stop - first, dtype=np.uint8 if iterations < 256 else np.int32)
     for _ in range(iterations):
@@ -105,16 +106,20 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
         np.add(vertical[first - 1:stop - 1], vertical[first + 1:stop + 1], out=nd)
         np.add(spikes[first - 1:stop - 1], spikes[first + 1:stop + 1], out=n4)
         n4 += vertical[first:stop]
-        np.multiply(nd, diagonal, out=drive)           # L = n4 + w_diag nd
-        np.add(drive, n4, out=drive)
+        # L = n4 + w_diag nd; a cast copy then a float32 op beats numpy's mixed-type loops
+        np.copyto(drive, nd)
+        drive *= diagonal
+        np.copyto(as_float, n4)
+        drive += as_float
         drive *= b                                     # U = (L beta + 1) S
         drive += np.float32(1)
         drive *= s
         np.greater(drive, theta, out=fired)
-        counts += fired
+        counts += spiked
         theta *= decay
-        np.multiply(fired, v_theta, out=threshold_step)
-        theta += threshold_step
+        np.copyto(as_float, spiked)
+        as_float *= v_theta
+        theta += as_float
     grid = np.zeros(size, dtype=np.float64)
     grid[first:stop] = counts
     return grid.reshape(n, h + 2, row)[:, 1:-1, 1:-1].reshape(image_shape)

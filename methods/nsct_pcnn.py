@@ -71,8 +71,7 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
     neighbour sum is one add of two shifted contiguous slices (the pad never fires: its ``S`` is 0);
     spikes and counts are one byte a neuron, and every step works in preallocated arrays.
     """
-    stimulus = np.asarray(stimulus, dtype=np.float32)
-    beta = np.asarray(beta, dtype=np.float32)
+    stimulus, beta = np.asarray(stimulus), np.asarray(beta)   # cast to float32 on the grid below
     if stimulus.shape != beta.shape:
         raise ValueError(f"stimulus {stimulus.shape} and beta {beta.shape} differ in shape")
     image_shape = stimulus.shape

@@ -44,3 +44,12 @@ def test_bench_batch_omp_one_image(benchmark, image):
     patches = extract_patches(image, 8, 2)
     codes = benchmark.pedantic(batch_omp, args=(d, patches - patches.mean(axis=0), 0.1), rounds=1, iterations=1)
     assert codes.shape == (256, patches.shape[1])
+
+
+def test_bench_nsct_pcnn_one_pair(benchmark, image):
+    """NSCT-PCNN on one 256x256 pair (74 RPCNNs x 200 steps); threads follow OMP_NUM_THREADS."""
+    import methods
+
+    a = np.clip(image / 255, 0, 1).astype(np.float32)
+    fused = benchmark.pedantic(methods.fuse, args=(a, a[::-1].copy(), "nsct_pcnn"), rounds=3, iterations=1)
+    assert fused.shape == a.shape and np.isfinite(fused).all()

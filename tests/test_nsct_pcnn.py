@@ -1,9 +1,11 @@
 """NSCT + RPCNN fusion (Das & Kundu 2013): PCNN building blocks and fusion properties."""
 import numpy as np
+import pytest
 from scipy.ndimage import gaussian_filter
 
 import methods
-from methods.nsct_pcnn import fuzzy_linking_strength, modified_spatial_frequency, pcnn_select, rpcnn_fire_counts
+from methods.nsct_pcnn import (LINK_WEIGHTS, fuzzy_linking_strength, modified_spatial_frequency, pcnn_select,
+                               pcnn_select_many, rpcnn_fire_counts)
 
 
 def smooth(seed, shape=(64, 64)):
@@ -52,3 +54,74 @@ def test_keeps_the_stronger_texture():
     fused = methods.fuse(flat, textured, "nsct_pcnn", iterations=50)
     contrast = np.abs(np.diff(fused[24:40, 24:40], axis=1)).mean()
     assert contrast > 0.8 * 0.4
+
+
+def plain_rpcnn_fire_counts(stimulus, beta, iterations, alpha_theta=0.2, v_theta=20.0):
+    """The RPCNN iteration written out for one network, every neuron every step, in float32.
+
+    L = n4 + w_diag nd (zero outside the image), U = (L beta + 1) S, Y = U > theta,
+    theta = theta e^{-alpha_theta} + v_theta Y, T = sum Y.
+    """
+    s, b = np.float32(stimulus), np.float32(beta)
+    w_diag = np.float32(LINK_WEIGHTS[0, 0])
+    decay = np.float32(np.exp(-alpha_theta))
+    theta = np.ones_like(s)
+    fired = np.zeros_like(s)
+    counts = np.zeros(s.shape, dtype=np.int64)
+    for _ in range(iterations):
+        p = np.pad(fired, 1)
+        n4 = p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]
+        nd = p[:-2, :-2] + p[:-2, 2:] + p[2:, :-2] + p[2:, 2:]
+        link = n4 + w_diag * nd
+        u = (link * b + np.float32(1)) * s
+        fired = (u > theta).astype(np.float32)
+        theta = theta * decay + np.float32(v_theta) * fired
+        counts += fired.astype(np.int64)
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_rpcnn_matches_the_plain_iteration(seed):
+    rng = np.random.default_rng(seed)
+    shape = (3, 23, 31)                                  # odd sizes: the flat padded layout's row seams
+    stimulus = rng.random(shape) ** 3                    # many weak neurons: linking decides most spikes
+    stimulus[0, :4] = 0.0                                # silent neurons never fire
+    beta = rng.random(shape)
+    beta[1] = 1.0
+    beta[2, :, :5] = -0.5                                # any sign: the iteration is the same arithmetic
+    counts = rpcnn_fire_counts(stimulus, beta, iterations=120)
+    plain = np.stack([plain_rpcnn_fire_counts(s, b, 120) for s, b in zip(stimulus, beta)])
+    assert counts.sum() > 0 and not counts[0, :4].any()
+    np.testing.assert_array_equal(counts, plain)
+
+
+def test_fast_rpcnn_matches_the_plain_iteration_on_one_image_and_strong_linking():
+    rng = np.random.default_rng(7)
+    stimulus = gaussian_filter(rng.random((40, 40)), 1.5)
+    stimulus /= stimulus.max()
+    beta = np.ones_like(stimulus)                        # strong linking: firing spreads in waves
+    counts = rpcnn_fire_counts(stimulus, beta, iterations=200, v_theta=5.0)
+    np.testing.assert_array_equal(counts, plain_rpcnn_fire_counts(stimulus, beta, 200, v_theta=5.0))
+
+
+def test_rpcnn_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="differ in shape"):
+        rpcnn_fire_counts(np.ones((4, 4)), np.ones((4, 5)), iterations=3)
+
+
+def test_threaded_selection_matches_one_thread():
+    rng = np.random.default_rng(3)
+    pairs = [(rng.standard_normal((24, 24)), rng.standard_normal((24, 24))) for _ in range(5)]
+    one = pcnn_select_many(pairs, iterations=40, workers=1)
+    two = pcnn_select_many(pairs, iterations=40, workers=2)
+    for x, y in zip(one, two):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_fast_rpcnn_counts_past_255_iterations():
+    rng = np.random.default_rng(11)
+    stimulus = 0.5 + 0.5 * rng.random((12, 12))
+    beta = rng.random((12, 12))
+    counts = rpcnn_fire_counts(stimulus, beta, iterations=300, v_theta=0.5)   # fires nearly every step
+    assert counts.max() > 255
+    np.testing.assert_array_equal(counts, plain_rpcnn_fire_counts(stimulus, beta, 300, v_theta=0.5))

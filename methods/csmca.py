@@ -25,6 +25,7 @@ together as one batch.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -106,8 +107,19 @@ def tikhonov_lowpass(image: np.ndarray, lam: float = 60.0, pad: int = 16) -> tup
 
 
 def _filters_dft(filters: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Half-spectrum DFT of the filters zero-padded at the origin to ``shape`` (SPORCO's ``fft2(D, H, W)``)."""
-    return scipy.fft.rfft2(filters, s=shape)
+    """Half-spectrum DFT of the filters zero-padded at the origin to ``shape`` (SPORCO's ``fft2(D, H, W)``).
+
+    Read-only; cached, since every MCA round solves with the same two filter banks at one size.
+    """
+    filters = np.ascontiguousarray(filters, dtype=np.float64)
+    return _filters_dft_cached(filters.tobytes(), filters.shape, tuple(shape))
+
+
+@lru_cache(maxsize=8)
+def _filters_dft_cached(data: bytes, filter_shape: tuple, shape: tuple) -> np.ndarray:
+    dft = scipy.fft.rfft2(np.frombuffer(data, dtype=np.float64).reshape(filter_shape), s=shape)
+    dft.setflags(write=False)
+    return dft
 
 
 def _synthesise(filters_f: np.ndarray, coeffs: np.ndarray, shape) -> np.ndarray:
@@ -173,9 +185,10 @@ class _torch_threads:
             torch.set_num_threads(self.previous)
 
 
-# Filters per block of the blocked passes: a block of every (M, H, W) array involved stays in cache
-# (256x256 single precision: 256 KiB a filter).
-_BLOCK = 4
+# Block sizes of the two blocked passes, chosen so that a block of every array involved stays in cache
+# (256x256 single precision: 256 KiB a filter, 32 KiB a row of 32 filters).
+_FILTERS_PER_BLOCK = 4
+_ROWS_PER_BLOCK = 32
 
 
 def _cbpdn_admm(dft, energy, weights, signal_f, y_out, *, lam, rho, max_iter, rel_tol, relax, rho_ratio,
@@ -191,26 +204,29 @@ def _cbpdn_admm(dft, energy, weights, signal_f, y_out, *, lam, rho, max_iter, re
     scaled dual update ``U + X_r - Y`` equals the clipped ``clip(X_r + U, -lam/rho, lam/rho)``.
 
     Memory traffic, not arithmetic, bounds the element-wise steps, so each iteration makes two
-    passes over blocks of filters: (A) ``y - u`` and its FFTs summed into ``d^T z``, (B) the
-    Y-step, dual update and residual norms. A change of rho rescales U in the next pass A.
+    passes over Y and U: (A) in blocks of filters, ``y - u`` and its FFTs summed into ``d^T z``;
+    (B) in blocks of rows, the correlation for those rows, the Y-step, the dual update and the
+    residual norms, so that X never leaves the cache. A change of rho rescales U in the next pass A.
     """
     m, h, w = y_out.shape
     fh, fw = weights.shape[-2:]
     shape = (h, w)
     rsdl_target = 1 + 18.3 ** (np.log10(lam) + 1)
-    y, y_next = y_out, np.empty_like(y_out)
-    u, u_next = np.zeros_like(y_out), np.empty_like(y_out)
-    blocks = [slice(b, min(b + _BLOCK, m)) for b in range(0, m, _BLOCK)]
-    tmp = np.empty((_BLOCK, h, w), dtype=np.float32)
-    relaxed = np.empty_like(tmp)
+    y = y_out
+    y[...] = 0
+    u = np.zeros_like(y_out)
+    filter_blocks = [slice(b, min(b + _FILTERS_PER_BLOCK, m)) for b in range(0, m, _FILTERS_PER_BLOCK)]
+    row_blocks = [slice(b, min(b + _ROWS_PER_BLOCK, h)) for b in range(0, h, _ROWS_PER_BLOCK)]
+    filter_tmp = np.empty((_FILTERS_PER_BLOCK, h, w), dtype=np.float32)
+    row_tmp, relaxed, new_u = (np.empty((m, _ROWS_PER_BLOCK, w), dtype=np.float32) for _ in range(3))
     relax32, keep32 = np.float32(relax), np.float32(1 - relax)
     u_scale = 1.0                                    # pending division of U after a change of rho
     k = 0
     for k in range(1, max_iter + 1):
         # X-step, pass A: d^T FFT(y - u)
         dz = torch.zeros(signal_f.shape, dtype=torch.complex64)
-        for blk in blocks:
-            t = tmp[:blk.stop - blk.start]
+        for blk in filter_blocks:
+            t = filter_tmp[:blk.stop - blk.start]
             if u_scale != 1:
                 np.divide(u[blk], np.float32(u_scale), out=u[blk])
             np.subtract(y[blk], u[blk], out=t)
@@ -219,31 +235,32 @@ def _cbpdn_admm(dft, energy, weights, signal_f, y_out, *, lam, rho, max_iter, re
         gain_f = (signal_f - dz) * torch.from_numpy(1 / (energy + np.float32(rho)))
         gain = torch.fft.irfft2(gain_f, s=shape).numpy()
         # circular correlation with d_m: wrap the first fh-1 rows / fw-1 columns round to the end
-        gain = np.pad(gain, ((0, fh - 1), (0, fw - 1)), mode="wrap")
-        x = torch.nn.functional.conv2d(torch.from_numpy(gain)[None, None], weights)[0].numpy()
+        gain = torch.from_numpy(np.pad(gain, ((0, fh - 1), (0, fw - 1)), mode="wrap"))[None, None]
         # pass B: x = y - u + correction, over-relaxed Y-step (soft threshold), dual update, norms
         thr = np.float32(lam / rho)
         sq = np.zeros(5)                             # |x|^2, |y|^2, |u|^2, |y_prev - y|^2, |x - y|^2
-        for blk in blocks:
-            t, v = tmp[:blk.stop - blk.start], relaxed[:blk.stop - blk.start]
-            xb, yb, ub, yn, un = x[blk], y[blk], u[blk], y_next[blk], u_next[blk]
+        for rows in row_blocks:
+            size = rows.stop - rows.start
+            x = torch.nn.functional.conv2d(gain[..., rows.start:rows.stop + fh - 1, :], weights)[0].numpy()
+            t, v, un = row_tmp[:, :size], relaxed[:, :size], new_u[:, :size]
+            yb, ub = y[:, rows], u[:, rows]
             np.subtract(yb, ub, out=t)
-            xb += t
-            np.multiply(xb, relax32, out=v)
+            x += t
+            np.multiply(x, relax32, out=v)
             np.multiply(yb, keep32, out=t)
             v += t
             v += ub                                  # X_r + U
             np.clip(v, -thr, thr, out=un)            # new U = X_r + U - new Y
-            np.subtract(v, un, out=yn)               # new Y: soft threshold of X_r + U
-            np.subtract(yb, yn, out=t)
+            v -= un                                  # new Y: soft threshold of X_r + U
+            np.subtract(yb, v, out=t)
             sq[3] += _sq(t)
-            np.subtract(xb, yn, out=t)
+            np.subtract(x, v, out=t)
             sq[4] += _sq(t)
-            sq[0] += _sq(xb)
-            sq[1] += _sq(yn)
+            sq[0] += _sq(x)
+            sq[1] += _sq(v)
             sq[2] += _sq(un)
-        y, y_next = y_next, y
-        u, u_next = u_next, u
+            yb[...] = v
+            ub[...] = un
         nx, ny, nu, dual_change, primal_gap = np.sqrt(sq)
         # MATLAB semantics on purpose: an all-zero code (a flat detail layer) gives r = 0/0 = NaN, and
         # NaN compares false below, so rho stays put and the solver runs on to max_iter as SPORCO does.
@@ -266,8 +283,6 @@ def _cbpdn_admm(dft, energy, weights, signal_f, y_out, *, lam, rho, max_iter, re
                     u_scale = rsf
         if r <= rel_tol and s_ <= rel_tol:
             break
-    if y is not y_out:
-        y_out[...] = y
     return k
 
 

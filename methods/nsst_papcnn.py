@@ -15,7 +15,8 @@ reproduces their outputs (see ``tests/test_nsst_papcnn.py``):
    (``T_A >= T_B``).
 4. ``nsst_rec2``.
 
-All 2 x 48 PCNNs run as one (96, H, W) tensor, one iteration for the whole stack.
+All 2 x 48 PCNNs run as one (96, H, W) stack in single precision, in chunks of a few images (a chunk
+stays in cache through its 110 iterations), the chunks shared among ``OMP_NUM_THREADS`` threads.
 """
 from __future__ import annotations
 
@@ -133,10 +134,12 @@ def papcnn_firing_times(stimulus: np.ndarray, iterations: int = 110, workers: in
 
     ``K = conv2(Y, W, 'same')`` with ``W = [.5 1 .5; 1 0 1; .5 1 .5]`` (zero padding);
     ``U = e^{-alpha_f} U + F (1 + lambda K)``; ``Y = U > E``; ``E = e^{-alpha_e} E + V_E Y``;
-    ``T = T + Y``. All images iterate together, with their own parameters, in the authors' order
+    ``T = T + Y``. Each image has its own parameters; the state is updated in the authors' order
     of operations but in single precision (the authors' code runs in double): on the ten reference
     pairs this changes at most 7 of the 6.3 million firing counts of a pair, at most one fusion
     decision, and no pixel of the uint8 output, for a third less time.
+
+    Returns the counts ``T`` (N, H, W) as int8 (int32 beyond 127 iterations).
 
     ``workers`` threads (default: ``OMP_NUM_THREADS``, else 1) each run a share of the chunks; numpy
     releases the GIL inside the element-wise loops, so wall time drops while CPU time stays.
@@ -165,7 +168,7 @@ def papcnn_firing_times(stimulus: np.ndarray, iterations: int = 110, workers: in
     return fire_count
 
 
-# Four 256x256 images a chunk keep the working set (u, e, feed, drive in float32) near L2.
+# Four 256x256 images a chunk: fewer numpy calls than one or two, and the working set still in L2/L3.
 _PCNN_CHUNK = 4
 
 

@@ -124,8 +124,9 @@ def _filters_dft_cached(data: bytes, filter_shape: tuple, shape: tuple) -> np.nd
 
 def _synthesise(filters_f: np.ndarray, coeffs: np.ndarray, shape) -> np.ndarray:
     """``sum_m d_m * x_m`` (circular), coeffs (..., M, H, W) -> (..., H, W) float32."""
-    spec = (filters_f.astype(np.complex64) * scipy.fft.rfft2(coeffs, workers=-1)).sum(axis=-3)
-    return scipy.fft.irfft2(spec, s=shape, workers=-1)
+    spec = torch.fft.rfft2(torch.from_numpy(np.ascontiguousarray(coeffs, dtype=np.float32)))
+    spec *= torch.from_numpy(filters_f.astype(np.complex64))
+    return torch.fft.irfft2(spec.sum(dim=-3), s=tuple(shape)).numpy()
 
 
 def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, max_iter: int = 30,

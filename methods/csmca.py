@@ -20,8 +20,10 @@ representations", IEEE TIP 25(1):301-315, 2016):
    averaged over a (2r+1)^2 window (zero padding), is larger (r = 5 cartoon, 2 texture; ties B);
    base layers averaged; image = base + Dc * Xc + Dt * Xt.
 
-Computes in single precision like the MATLAB code (``single(u8)/255``). Both sources are solved
-together as one batch.
+Computes in single precision like the MATLAB code (``single(u8)/255``). The two sources' BPDN
+problems run side by side in ``OMP_NUM_THREADS`` threads; inside the ADMM the FFTs and the small
+direct convolutions go through torch (MKL / oneDNN), the element-wise steps through numpy in
+cache-sized blocks (see :func:`_cbpdn_admm`).
 """
 from __future__ import annotations
 

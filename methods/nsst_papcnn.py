@@ -144,17 +144,17 @@ def papcnn_firing_times(stimulus: np.ndarray, iterations: int = 110, workers: in
     ``workers`` threads (default: ``OMP_NUM_THREADS``, else 1) each run a share of the chunks; numpy
     releases the GIL inside the element-wise loops, so wall time drops while CPU time stays.
     """
-    params = papcnn_parameters(stimulus)
-    with np.errstate(over="ignore", invalid="ignore"):
-        decay_f = np.exp(-params["alpha_f"])
-        decay_e = np.exp(-params["alpha_e"])
-    stimulus = np.ascontiguousarray(stimulus, dtype=np.float32)
     fire_count = np.empty(stimulus.shape, dtype=np.int8 if iterations <= 127 else np.int32)
 
     def run_chunk(start):
+        # the parameters are per image, so each chunk computes its own (in its thread, while in cache)
         chunk = slice(start, start + _PCNN_CHUNK)
-        fire_count[chunk] = _papcnn_run(stimulus[chunk], decay_f[chunk], decay_e[chunk],
-                                        params["lambda"][chunk], params["v_e"][chunk], iterations)
+        params = papcnn_parameters(stimulus[chunk])
+        with np.errstate(over="ignore", invalid="ignore"):
+            decay_f = np.exp(-params["alpha_f"])
+            decay_e = np.exp(-params["alpha_e"])
+        fire_count[chunk] = _papcnn_run(stimulus[chunk], decay_f, decay_e, params["lambda"], params["v_e"],
+                                        iterations)
 
     starts = range(0, stimulus.shape[0], _PCNN_CHUNK)
     workers = worker_threads() if workers is None else max(1, int(workers))
@@ -177,8 +177,8 @@ def _papcnn_run(feed, decay_f, decay_e, lam, v_e, iterations):
 
     Every array lives on the images padded by one zero pixel, flattened, so each step is one
     contiguous ufunc call and neighbours are flat offsets (+-1, +-row length). The border never
-    fires: its feed is 0, so U stays 0 (or NaN when lambda = inf) and E > 0 (or NaN), and U > E is
-    false; the link of a border pixel (which wraps into the next row) is never used.
+    fires: its feed is 0, so U stays 0 (NaN when lambda = inf) while E stays >= 0 (or NaN), and
+    U > E is false; the link of a border pixel (which wraps into the next row) is never used.
     """
     n, h, w = feed.shape
     row = w + 2

@@ -242,10 +242,11 @@ def fuse_lowpass(low_a: np.ndarray, low_b: np.ndarray) -> np.ndarray:
 
 def fuse_highpass(bands_a: np.ndarray, bands_b: np.ndarray, iterations: int = 110) -> np.ndarray:
     """High-pass rule (authors' ``highpass_fuse.m``) on stacks (N, H, W): A where ``T_A >= T_B``."""
-    stack = np.concatenate([bands_a, bands_b], axis=0)
-    np.abs(stack, out=stack)
-    times = papcnn_firing_times(stack, iterations)
     n = bands_a.shape[0]
+    stack = np.empty((n + bands_b.shape[0],) + bands_a.shape[1:])
+    np.abs(bands_a, out=stack[:n])
+    np.abs(bands_b, out=stack[n:])
+    times = papcnn_firing_times(stack, iterations)
     return np.where(times[:n] >= times[n:], bands_a, bands_b)
 
 

@@ -34,6 +34,46 @@ def test_cbpdn_lowers_the_bpdn_objective_with_a_sparse_code():
     assert np.mean(np.abs(y) > 1e-3) < 0.1
 
 
+def _cbpdn_reference(filters, signal, lam, rho, max_iter, rel_tol=1e-3, relax=1.8, rho_ratio=1.2, rho_scaling=100.0):
+    """SPORCO's ConvBPDN ADMM (default options) written out plainly in double precision with full FFTs."""
+    d = np.fft.fft2(filters, s=signal.shape)
+    s_f = np.fft.fft2(signal)
+    y = np.zeros(d.shape); u = np.zeros(d.shape)
+    target = 1 + 18.3 ** (np.log10(lam) + 1)
+    for k in range(1, max_iter + 1):
+        z = np.fft.fft2(y - u)
+        gain = (s_f - (d * z).sum(0)) / ((np.abs(d) ** 2).sum(0) + rho)
+        x = np.real(np.fft.ifft2(z + np.conj(d) * gain))
+        x_r = relax * x + (1 - relax) * y
+        y_prev, y = y, np.sign(x_r + u) * np.maximum(np.abs(x_r + u) - lam / rho, 0)
+        u = u + x_r - y
+        r = np.linalg.norm(x - y) / max(np.linalg.norm(x), np.linalg.norm(y))
+        s = np.linalg.norm(y_prev - y) / np.linalg.norm(u)
+        if k != 1:
+            mult = min(max(np.sqrt(r / (s * target)), np.sqrt(s * target / r)), rho_scaling)
+            rsf = mult if r > target * rho_ratio * s else (1 / mult if s > rho_ratio / target * r else 1.0)
+            rho *= rsf
+            u /= rsf
+        if r <= rel_tol and s <= rel_tol:
+            break
+    return y, k
+
+
+@pytest.mark.parametrize("max_iter", [30, 300])
+def test_cbpdn_follows_the_plain_admm_on_odd_sizes(max_iter):
+    # sizes that fill neither a whole block of filters nor of rows; non-square filters
+    rng = np.random.default_rng(4)
+    filters = rng.standard_normal((6, 5, 7))
+    filters /= np.linalg.norm(filters.reshape(6, -1), axis=1)[:, None, None]
+    signals = (0.1 * rng.standard_normal((2, 37, 45))).astype(np.float32)
+    iterations = []
+    ours = cbpdn(filters, signals, 0.05, 3.5, max_iter=max_iter, stats=iterations)
+    for signal, y, k in zip(signals, ours, iterations):
+        ref, ref_k = _cbpdn_reference(filters, signal.astype(np.float64), 0.05, 3.5, max_iter)
+        assert abs(k - ref_k) <= 1
+        np.testing.assert_allclose(y, ref, atol=1e-4 * np.abs(ref).max())
+
+
 def test_coefficient_rule_takes_the_more_active_source_and_b_on_ties():
     a = np.zeros((2, 20, 20), np.float32); a[:, :, :10] = 1
     b = np.zeros((2, 20, 20), np.float32); b[:, :, 10:] = 2

@@ -1,6 +1,6 @@
-"""Speed of CSMCA, NSST-PAPCNN and LLF-IOI on one 256x256 reference pair (run with --benchmark-enable).
+"""Speed of CSMCA, NSST-PAPCNN and LLF-IOI on one 256x256 reference pair (run with --benchmark-only).
 
-OMP_NUM_THREADS=2 python -m pytest tests/bench_csmca_nsst.py --benchmark-enable -q
+OMP_NUM_THREADS=2 python -m pytest tests/bench_csmca_nsst.py --benchmark-only -q
 Octave CPU seconds for the same calls: ../shared/reference/baselines/timings.tsv.
 """
 import numpy as np

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from bench.errors import UserError
+from bench.errors import UserError, report_user_error
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -202,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_user_error(exc)
     except KeyboardInterrupt:
         print("interrupted; finished cells are kept (re-run with --resume)", file=sys.stderr)
         return 130

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import REPO, Registry
-from bench.errors import UserError
+from bench.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
 HARVARD = ("harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
@@ -546,8 +546,7 @@ def main(argv=None) -> int:
         print("\n".join(target_check(frame, best, baselines)))
         print(f"report: {args.report / 'index.html'}")
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_user_error(exc)
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.colour import luma
-from bench.errors import UserError
+from bench.errors import UserError, report_user_error
 
 DEFAULT_DATASETS = ("harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
 DEFAULT_METHODS = ("densegan", "densegan-nodense", "densegan-noloss", "densegan-noloss-nodense",
@@ -195,8 +195,7 @@ def main(argv=None) -> int:
         if args.csv:
             frame.to_csv(args.csv, index=False)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_user_error(exc)
     print(markdown_table(table.reset_index()))
     if args.wins and not args.run:
         print()

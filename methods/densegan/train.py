@@ -29,7 +29,7 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from bench.errors import UserError
+from bench.errors import UserError, report_user_error
 from methods.densegan.arguments import add_train_arguments
 from methods.densegan.checkpoint import (load_state, load_weights, prefixed, save_generator, save_state,
                                          save_weights, unprefixed)
@@ -413,8 +413,7 @@ def main(argv=None) -> int:
     try:
         run_train(parser.parse_args(argv))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report_user_error(exc)
     return 0
 
 

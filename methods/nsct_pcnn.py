@@ -154,7 +154,8 @@ def pcnn_select(c1: np.ndarray, c2: np.ndarray, iterations: int = 200) -> np.nda
 
 
 def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarray:
-    ca, cb = nsct_decompose(a, levels), nsct_decompose(b, levels)
+    with ThreadPoolExecutor(max_workers=min(2, worker_threads())) as pool:  # both sources at once
+        ca, cb = pool.map(lambda x: nsct_decompose(x, levels), (a, b))
     pairs = [(ca.low, cb.low)] + [(x, y) for la, lb in zip(ca.bands, cb.bands) for x, y in zip(la, lb)]
     fused = pcnn_select_many(pairs, iterations)
     bands, k = [], 1

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 
 from methods.mst import INPUT_SCALE, NSCT_LEVELS, parse_levels, fuse_on_input_scale
+from methods.pcnn import neighbour_counts
 from methods.registry import register_method, worker_threads
 from methods.transforms.nsct import NSCTCoefficients, nsct_decompose, nsct_reconstruct
 
@@ -93,7 +94,7 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
     spikes = np.zeros(size, dtype=np.int8)             # Y[n-1] on the padded grid, 0 / 1
     spiked = spikes[first:stop].view(np.uint8)         # this step's spikes, as 0 / 1 bytes
     fired = spiked.view(bool)                          # U > theta is written straight into it
-    vertical = np.zeros(size, dtype=np.int8)           # Y[i - row] + Y[i + row]
+    vertical = np.zeros(size, dtype=np.int8)           # scratch of neighbour_counts
     n4 = np.empty(stop - first, dtype=np.int8)
     nd = np.empty(stop - first, dtype=np.int8)
     drive = np.empty(stop - first, dtype=np.float32)
@@ -101,10 +102,7 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
     theta = np.ones(stop - first, dtype=np.float32)
     counts = np.zeros(stop - first, dtype=np.uint8 if iterations < 256 else np.int32)
     for _ in range(iterations):
-        np.add(spikes[:size - 2 * row], spikes[2 * row:], out=vertical[row:size - row])
-        np.add(vertical[first - 1:stop - 1], vertical[first + 1:stop + 1], out=nd)
-        np.add(spikes[first - 1:stop - 1], spikes[first + 1:stop + 1], out=n4)
-        n4 += vertical[first:stop]
+        neighbour_counts(spikes, row, vertical, n4, nd)
         # L = n4 + w_diag nd; a cast copy then a float32 op beats numpy's mixed-type loops
         np.copyto(drive, nd)
         drive *= diagonal

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import UserError
+from methods.pcnn import neighbour_counts
 from methods.registry import register_method, worker_threads
 from methods.transforms.nsst import nsst_dec2, nsst_rec2
 
@@ -197,23 +198,18 @@ def _papcnn_run(feed, decay_f, decay_e, lam, v_e, iterations):
     count = np.zeros(length, dtype=np.int8 if iterations <= 127 else np.int32)
     fired = np.zeros(length, dtype=np.int8)
     spike = fired.view(bool).reshape(n, size)
-    vertical = np.zeros(length, dtype=np.int8)       # Y above + Y below
-    column = np.zeros(length, dtype=np.int8)         # Y above + 2 Y + Y below
+    vertical = np.zeros(length, dtype=np.int8)       # scratch of neighbour_counts
+    mid = slice(row + 1, length - row - 1)           # the cells neighbour_counts counts for
+    n4 = np.zeros(mid.stop - mid.start, dtype=np.int8)
+    nd = np.zeros_like(n4)
     link2 = np.zeros(length, dtype=np.int8)          # 2 K, exact small integers
     link2_images = link2.reshape(n, size)
-    inner = slice(row, length - row)                 # flat positions with a row above and below
-    inner_up, inner_down = slice(0, length - 2 * row), slice(2 * row, length)
-    mid = slice(row + 1, length - row - 1)
-    left, right = slice(row, length - row - 2), slice(row + 2, length - row)
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(iterations):
-            # W = [1 2 1; 2 0 2; 1 2 1] / 2: 2 K = column(left) + column(right) + 2 vertical(centre)
-            np.add(fired[inner_up], fired[inner_down], out=vertical[inner])
-            np.add(vertical[inner], fired[inner], out=column[inner])
-            column[inner] += fired[inner]
-            np.add(column[left], column[right], out=link2[mid])
-            link2[mid] += vertical[mid]
-            link2[mid] += vertical[mid]
+            # W = [1 2 1; 2 0 2; 1 2 1] / 2: 2 K = 2 (4-neighbours) + diagonal neighbours
+            neighbour_counts(fired, row, vertical, n4, nd)
+            np.add(n4, n4, out=link2[mid])
+            link2[mid] += nd
             # U = e^{-alpha_f} U + F (1 + lambda K), in the authors' order of operations. (A plain
             # cast and then a product is faster than numpy's mixed-type product; the cast is exact.)
             np.copyto(drive, link2_images)

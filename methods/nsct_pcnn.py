@@ -122,28 +122,37 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
     return grid.reshape(n, h + 2, row)[:, 1:-1, 1:-1].reshape(image_shape)
 
 
+# Coefficient pairs (six networks) run as one stack per task. With two threads, one pair a task lost
+# ~15 % of the wall time to handing the GIL back and forth (each step is 15 short numpy calls); three
+# pairs make every call three times longer for the same arithmetic. Stacks of 8-16 networks fall out
+# of cache (1.3-2x slower per network).
+PAIRS_PER_TASK = 3
+
+
 def pcnn_select_many(pairs, iterations: int = 200, workers: int | None = None) -> list[np.ndarray]:
     """:func:`pcnn_select` for many coefficient pairs.
 
-    Each pair (its MSF stimuli, linking strengths and two networks) is one task; ``workers`` threads
-    (default :func:`methods.registry.worker_threads`) share the tasks; numpy releases the GIL inside
-    its loops. One pair a stack: stacks of 8 or 16 256x256 networks ran 1.3-2x slower per network
-    (the per-step arrays fall out of cache), single networks ~10 % slower (call overhead).
+    Every ``PAIRS_PER_TASK`` consecutive pairs (their MSF stimuli, linking strengths and networks)
+    are one task; ``workers`` threads (default :func:`methods.registry.worker_threads`) share the
+    tasks; numpy releases the GIL inside its loops. The networks of a stack do not interact, so the
+    grouping does not change any firing count.
     """
-    def select(pair):
-        c1, c2 = pair
-        s1, s2 = modified_spatial_frequency(c1), modified_spatial_frequency(c2)
-        scale = max(s1.max(), s2.max(), 1e-12)       # one scale per pair: the comparison stays fair
-        counts = rpcnn_fire_counts(np.stack([s1 / scale, s2 / scale]),
-                                   np.stack([fuzzy_linking_strength(c1), fuzzy_linking_strength(c2)]),
-                                   iterations=iterations)
-        return np.where(counts[0] >= counts[1], c1, c2)
+    def select(group):
+        stimuli, betas = [], []
+        for c1, c2 in group:
+            s1, s2 = modified_spatial_frequency(c1), modified_spatial_frequency(c2)
+            scale = max(s1.max(), s2.max(), 1e-12)   # one scale per pair: the comparison stays fair
+            stimuli += [s1 / scale, s2 / scale]
+            betas += [fuzzy_linking_strength(c1), fuzzy_linking_strength(c2)]
+        counts = rpcnn_fire_counts(np.stack(stimuli), np.stack(betas), iterations=iterations)
+        return [np.where(counts[2 * k] >= counts[2 * k + 1], c1, c2) for k, (c1, c2) in enumerate(group)]
 
+    groups = [pairs[i:i + PAIRS_PER_TASK] for i in range(0, len(pairs), PAIRS_PER_TASK)]
     workers = worker_threads() if workers is None else max(1, int(workers))
-    if workers == 1 or len(pairs) == 1:
-        return [select(pair) for pair in pairs]
+    if workers == 1 or len(groups) == 1:
+        return [fused for group in groups for fused in select(group)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(select, pairs))
+        return [fused for result in pool.map(select, groups) for fused in result]
 
 
 def pcnn_select(c1: np.ndarray, c2: np.ndarray, iterations: int = 200) -> np.ndarray:

@@ -118,6 +118,16 @@ def test_threaded_selection_matches_one_thread():
         np.testing.assert_array_equal(x, y)
 
 
+def test_grouped_selection_matches_each_pair_alone():
+    # pcnn_select_many stacks several pairs' networks into one RPCNN run: no spike may link across
+    rng = np.random.default_rng(5)
+    pairs = [(rng.standard_normal((20, 20)) * (k + 1), rng.standard_normal((20, 20))) for k in range(5)]
+    for workers in (1, 2):
+        grouped = pcnn_select_many(pairs, iterations=40, workers=workers)
+        for (c1, c2), fused in zip(pairs, grouped):
+            np.testing.assert_array_equal(fused, pcnn_select(c1, c2, iterations=40))
+
+
 def test_fast_rpcnn_counts_past_255_iterations():
     rng = np.random.default_rng(11)
     stimulus = 0.5 + 0.5 * rng.random((12, 12))

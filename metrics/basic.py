@@ -155,7 +155,7 @@ def peak_signal_to_noise_ratio(a, b, f, *, convention="default"):
     Notes
     -----
     ``default``: P = 255 (standard PSNR). ``cddfuse``: P = max(F) (``Evaluator.PSNR``), equal to the
-    default only when F reaches 255. ``vifb``: 20 log10(255 / sqrt(m)) with VIFB's "mse"
+    default only when F reaches 255 (and -inf, with a warning, when F is all black). ``vifb``: 20 log10(255 / sqrt(m)) with VIFB's "mse"
     m = (sqrt(SSE_A) + sqrt(SSE_B)) / (2 M N) (``metricsPsnr``), about 40 dB above the standard value.
     """
     z = to255(f)
@@ -167,6 +167,9 @@ def peak_signal_to_noise_ratio(a, b, f, *, convention="default"):
     if mse == 0:
         return float("inf")
     peak = z.max() if convention == "cddfuse" else 255.0
+    if peak == 0:
+        warn("PSNR is -inf: F is all black, so its peak max(F) is 0 (cddfuse convention, as Evaluator.py)")
+        return float("-inf")
     return float(10 * np.log10(peak * peak / mse))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from metrics._filters import SOBEL_X, SOBEL_Y, sobel, to255
+from metrics._filters import SOBEL_X, SOBEL_Y, sobel, to255, warn
 from metrics.registry import register_metric
 
 
@@ -44,15 +44,18 @@ def qabf(a, b, f, *, convention="default"):
     -----
     One definition for every convention: the code CDDFuse, VIFB and Tang all use (zero-padded 'same'
     Sobel, alpha = pi/2 where S_x = 0, and the quirk G = g_F where g_X == g_F). 0/0 (all three images
-    constant) gives NaN.
+    constant, or both sources edgeless) gives NaN, with a warning.
     """
     x, y, z = to255(a), to255(b), to255(f)
     g_a, a_a = _qabf_edges(x)
     g_b, a_b = _qabf_edges(y)
     g_f, a_f = _qabf_edges(z)
     num = (_qabf_preservation(g_a, a_a, g_f, a_f) * g_a + _qabf_preservation(g_b, a_b, g_f, a_f) * g_b).sum()
-    with np.errstate(invalid="ignore"):
-        return float(num / (g_a + g_b).sum())
+    total_strength = (g_a + g_b).sum()
+    if total_strength == 0:
+        warn("Qabf is NaN: neither source has an edge (0/0 edge weights)")
+        return float("nan")
+    return float(num / total_strength)
 
 
 def _kumar_edges(x):

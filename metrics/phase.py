@@ -6,7 +6,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import fft
 
-from metrics._filters import filter_separable, gaussian_window, to255
+from metrics._filters import filter_separable, gaussian_window, to255, warn
 from metrics.registry import register_metric
 
 N_SCALE, N_ORIENT, MIN_WAVELENGTH, MULT, SIGMA_ON_F = 4, 6, 3, 2.1, 0.55
@@ -149,14 +149,20 @@ def zhao_phase_congruency(a, b, f, *, convention="default"):
     -----
     Every convention reproduces Zheng Liu's ``metricZhao`` with ``myphasecong3`` (4 scales, 6
     orientations, minimum wavelength 3, mult 2.1, sigma_f .55, k = 2, cut-off .5, g = 10), 0..255 input.
+    NaN, with a warning, when an image is constant (its PC moments are 0/0) or when neither source has
+    a feature (an empty mask).
     """
-    feats = [phase_congruency(to255(x)) for x in (a, b, f)]
-    (pc1, big1, small1), (pc2, big2, small2), (pcf, bigf, smallf) = feats
+    images = [to255(x) for x in (a, b, f)]
+    if any(x.min() == x.max() for x in images):
+        warn("Qp is NaN: an image is constant (its phase-congruency moments are 0/0, as in Kovesi's code)")
+        return float("nan")
+    (pc1, big1, small1), (pc2, big2, small2), (pcf, bigf, smallf) = (phase_congruency(x) for x in images)
     first = pc1 > pc2
     m1, m2 = pc1 > FEATURE_THRESHOLD, pc2 > FEATURE_THRESHOLD
     pc_max = np.where(first, pc1, pc2)
     m3 = pc_max > FEATURE_THRESHOLD
     if not m3.any():
+        warn(f"Qp is NaN: neither source has a phase-congruency feature (PC > {FEATURE_THRESHOLD})")
         return float("nan")
     result = 1.0
     for f1, f2, ff in ((pc1, pc2, pcf), (big1, big2, bigf), (small1, small2, smallf)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from metrics._filters import (block_reduce, filter2, filter_separable, freqspace_grid,
-                              sobel, stretch_levels, to255)
+                              sobel, stretch_levels, to255, warn)
 from metrics._shared import shared
 from metrics.registry import register_metric
 
@@ -204,6 +204,9 @@ def chen_blum(a, b, f, *, convention="default"):
     ``normalize1`` (max(A) = 226 is stretched and rounded exactly as MATLAB; SPECT's max 131 matches to
     1e-8) and the filtering (a direct port with ``scipy.signal.convolve2d`` agrees with this code to 3e-5
     on PET, 1e-8 elsewhere).
+
+    A constant image (after the stretch: all zero) has local contrast 0/0 everywhere: NaN, with a
+    warning (MATLAB's ``normalize1`` already gives NaN there).
     """
     return chen_blum_from_levels(*(stretch_levels(to255(x)) for x in (a, b, f)))
 
@@ -211,6 +214,9 @@ def chen_blum(a, b, f, *, convention="default"):
 def chen_blum_from_levels(im_a, im_b, im_f, fft2=np.fft.fft2, ifft2=np.fft.ifft2):
     """Q_CB of three ``normalize1``-stretched 0..255 images; ``fft2`` / ``ifft2`` are replaceable so
     that tests can show how much the value depends on the FFT's rounding noise (see ``chen_blum``)."""
+    if any(x.min() == x.max() for x in (im_a, im_b, im_f)):
+        warn("Qcb is NaN: an image is constant (its local contrast is 0/0 everywhere)")
+        return float("nan")
     u, v = freqspace_grid(im_a.shape)
     rows, cols = im_a.shape
     r = np.hypot(u * cols / 30, v * rows / 30)
@@ -243,6 +249,8 @@ def chen_varshney(a, b, f, *, convention="default"):
     Every convention reproduces VIFB ``metricsQcv`` = Zheng Liu ``metricChen`` (``vifb.Qcv``):
     ``normalize1`` stretch, zero-padded 'same' Sobel, CSF on the ``freqspace`` grid x (cols/8, rows/8),
     partial blocks zero-padded (``blkproc``). The complex rounding residue is dropped (real part, as MATLAB).
+    Sources without a single edge (both all black: the zero-padded Sobel sees the border of any other
+    constant) give 0/0: NaN, with a warning.
     """
     im_a, im_b, im_f = (stretch_levels(to255(x)) for x in (a, b, f))
 
@@ -261,6 +269,9 @@ def chen_varshney(a, b, f, *, convention="default"):
         return block_reduce(d * d, CV_BLOCK, lambda t: t.mean(axis=(1, 3)))
 
     lam_a, lam_b = saliency(im_a), saliency(im_b)
-    with np.errstate(invalid="ignore"):
-        q = (lam_a * distortion(im_a) + lam_b * distortion(im_b)).sum() / (lam_a + lam_b).sum()
+    total_saliency = (lam_a + lam_b).sum()
+    if total_saliency == 0:
+        warn("Qcv is NaN: neither source has an edge (0/0 saliency weights)")
+        return float("nan")
+    q = (lam_a * distortion(im_a) + lam_b * distortion(im_b)).sum() / total_saliency
     return float(q.real)

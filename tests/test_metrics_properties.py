@@ -144,6 +144,34 @@ def test_constant_fused_image_has_documented_values(pair):
     assert {"MI", "SSIM", "Qabf", "VIF", "PSNR", "Qcv", "Nabf"} <= finite
 
 
+def _degenerate_triples(a, b):
+    """Triples (A, B, F) with constant, black, binary, identical or half-black images."""
+    grey, black = np.full_like(a, 0.5), np.zeros_like(a)
+    left = np.arange(SIZE) < SIZE // 2
+    return {
+        "constant F": (a, b, grey), "constant A": (grey, b, 0.5 * (grey + b)), "constant A and F": (grey, b, grey),
+        "all constant": (grey, grey, grey), "all black": (black, black, black), "black F": (a, b, black),
+        "black A": (black, b, b), "F = A = B": (a, a, a),
+        "binary": ((a > 0.5) * 1.0, (b > 0.5) * 1.0, (a + b > 1) * 1.0),
+        "black halves": (np.where(left, 0.0, a), np.where(left[:, None], 0.0, b), np.where(left, 0.0, a)),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_degenerate_triples(np.zeros((1, 1)), np.zeros((1, 1)))))
+def test_degenerate_input_gives_nan_only_with_a_metric_warning(pair, case):
+    # every metric under every convention: no numpy RuntimeWarning escapes, and a NaN always comes
+    # with the MetricWarning that names its documented cause (PSNR's +inf for F = A = B is documented)
+    a, b, f = _degenerate_triples(*pair)[case]
+    for name, metric in metrics.METRICS.items():
+        for convention in metric.conventions:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                value = metrics.compute(a, b, f, [name], convention=convention)[name]
+            leaked = [str(w.message) for w in caught if not issubclass(w.category, MetricWarning)]
+            assert not leaked, (name, convention, leaked)
+            assert not math.isnan(value) or caught, f"{name} ({convention}) is NaN on {case} without a warning"
+
+
 def test_yang_and_cvejic_nan_only_under_vifb_on_flat_backgrounds(pair):
     a, b = pair
     a, b = a.copy(), b.copy()

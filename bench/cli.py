@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from bench.errors import UserError, report_user_error
+from bench.errors import UserError, metric_warnings_as_lines, report_user_error
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    metric_warnings_as_lines()
     try:
         return args.func(args)
     except UserError as exc:

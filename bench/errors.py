@@ -14,3 +14,22 @@ def report_user_error(exc: UserError) -> int:
     """Print ``exc`` as the one ``error: ...`` line on stderr; returns the exit status, 2 (every entry point)."""
     print(f"error: {exc}", file=sys.stderr)
     return 2
+
+
+def metric_warnings_as_lines() -> None:
+    """From now on, show each ``MetricWarning`` (a NaN or a documented fallback) as one ``warning: ...``
+    line on stderr instead of Python's file, line and source-line form; other warnings are unchanged."""
+    import warnings
+
+    from metrics._filters import MetricWarning
+    show_default = warnings.showwarning
+    if getattr(show_default, "metric_lines", False):  # already installed (main() called again)
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MetricWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show_default(message, category, filename, lineno, file, line)
+    show.metric_lines = True
+    warnings.showwarning = show

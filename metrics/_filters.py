@@ -22,6 +22,11 @@ class MetricWarning(UserWarning):
     """A metric returned NaN or took a documented fallback path (0/0, constant image)."""
 
 
+class ImageTooSmall(ValueError):
+    """The images are smaller than a metric's window or scale pyramid needs; ``compute`` turns it into
+    NaN with a warning, so that one such metric does not stop a whole suite."""
+
+
 def warn(message: str) -> None:
     warnings.warn(message, MetricWarning, stacklevel=3)
 
@@ -117,7 +122,7 @@ def filter_separable(x: np.ndarray, g: np.ndarray, shape: str = "valid", mode: s
         raise ValueError("only odd window lengths are supported")
     if shape == "valid":
         if min(x.shape) < n:
-            raise ValueError(f"image {x.shape} smaller than the {n}x{n} window")
+            raise ImageTooSmall(f"image {x.shape} smaller than the {n}x{n} window")
         # the border mode never reaches the kept centre region, so cropping gives MATLAB's 'valid'
         h = n // 2
         y = ndimage.correlate1d(x, g, axis=0, mode="nearest")[h:x.shape[0] - h]

@@ -19,7 +19,7 @@ import pywt
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft
 
-from metrics._filters import to255
+from metrics._filters import ImageTooSmall, to255
 from metrics.registry import register_metric
 
 FMI_WINDOW = 3          # w = 3: 3x3 windows (Haghighat & Razian 2014; Tang's default)
@@ -34,6 +34,8 @@ def window_vectors(feature: np.ndarray, size: int = FMI_WINDOW) -> np.ndarray:
     Windows run along the contiguous last axis so that every per-cell operation below is a long
     contiguous loop over windows and the 9x9 joint-PDF cells broadcast over the leading axes (with the
     9 cells innermost, numpy spends its time in loop set-up, not arithmetic)."""
+    if min(feature.shape) < size:
+        raise ImageTooSmall(f"feature image {feature.shape} smaller than the {size}x{size} window")
     view = sliding_window_view(feature, (size, size))          # (rows', cols', r, c), no copy
     return view.transpose(3, 2, 0, 1).reshape(size * size, -1)  # one copy: [c*size + r, position]
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from bench.colour import luma
 from bench.errors import UserError
+from metrics._filters import ImageTooSmall, warn
 from metrics._shared import shared_results
 
 CONVENTIONS = ("default", "cddfuse", "vifb")
@@ -64,17 +65,28 @@ def compute(a: np.ndarray, b: np.ndarray, f: np.ndarray, names=None, convention:
     """Every requested metric of fused image ``f`` against sources ``a``, ``b`` (floats in [0, 1]).
 
     Colour inputs are reduced to their BT.601 luma Y first. A metric that does not implement
-    ``convention`` is computed under ``default``.
+    ``convention`` is computed under ``default``. A metric whose window or scale pyramid does not fit
+    the images (MS_SSIM below 161 pixels a side, VIF below ~48) is NaN, with a warning.
     """
     if convention not in CONVENTIONS:
         raise UserError(f"unknown metric convention {convention!r} (known: {', '.join(CONVENTIONS)})")
     a, b, f = (np.asarray(luma(np.asarray(x, dtype=np.float32)), dtype=np.float64) for x in (a, b, f))
     if not (a.shape == b.shape == f.shape):
         raise UserError(f"metric inputs differ in shape: A {a.shape}, B {b.shape}, F {f.shape}")
+    if a.ndim != 2 or min(a.shape) < 2:
+        raise UserError(f"metric inputs must be images of at least 2x2 pixels, got shape {a.shape}")
     for x, label in ((a, "A"), (b, "B"), (f, "F")):
         if not np.isfinite(x).all():
             raise UserError(f"metric input {label} contains NaN or infinite values")
     selected = [get_metric(n) for n in (names or METRICS)]
     with shared_results():  # intermediate maps common to several metrics are built once
-        return {m.name: float(m.fn(a, b, f, convention=convention if convention in m.conventions else "default"))
+        return {m.name: _value(m, a, b, f, convention if convention in m.conventions else "default")
                 for m in selected}
+
+
+def _value(metric: Metric, a, b, f, convention: str) -> float:
+    try:
+        return float(metric.fn(a, b, f, convention=convention))
+    except ImageTooSmall as error:
+        warn(f"{metric.name} is NaN: {error}")
+        return float("nan")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from metrics._filters import LocalStatistics, filter2, gaussian_window, to255, warn
+from metrics._filters import ImageTooSmall, LocalStatistics, filter2, gaussian_window, to255, warn
 from metrics._shared import shared
 from metrics.registry import register_metric
 
@@ -96,7 +96,7 @@ def multiscale_ssim(x, y, z):
     window used here; the resulting MS-SSIM differs by about 1e-7 (the reference check is 1e-3)."""
     min_side = (len(WANG_WINDOW) - 1) * 2 ** (len(MSSSIM_WEIGHTS) - 1)
     if min(z.shape) <= min_side:
-        raise ValueError(f"MS_SSIM needs images larger than {min_side} pixels on each side, got {z.shape}")
+        raise ImageTooSmall(f"needs images larger than {min_side} pixels on each side, got {z.shape}")
     factors = {"a": [], "b": []}
     images = {"a": x, "b": y, "f": z}
     for level in range(len(MSSSIM_WEIGHTS)):
@@ -123,7 +123,7 @@ def multiscale_structural_similarity(a, b, f, *, convention="default"):
     -----
     Reproduces PyPI ``pytorch-msssim`` 1.0 ``ms_ssim(F, X)`` with its defaults (which clamp negative cs
     at 0, unlike Wang's ``msssim.m``); the reference column ``msssim.MS_SSIM`` is the SUM, twice this
-    MEAN. Needs both image sides > 160 pixels (UserError-worthy inputs are caught by ``compute``).
+    MEAN. Needs both image sides > 160 pixels (``compute`` gives NaN, with a warning, below that).
     """
     x, y, z = to255(a), to255(b), to255(f)
     ms_fa, ms_fb = multiscale_ssim(x, y, z)

@@ -1,5 +1,6 @@
 """The data layer, colour, registries, CLI errors and the run folder's nothing-is-lost rules."""
 import json
+import math
 import re
 import subprocess
 import sys
@@ -308,6 +309,18 @@ def test_cli_metrics_single_triple(tmp_path, capsys):
     assert main(["metrics", *map(str, paths), "--json", "--metrics", "EN,SSIM"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert set(scores) == {"EN", "SSIM"} and 0 < scores["EN"] <= 8
+
+
+def test_cli_metrics_on_images_too_small_for_ms_ssim_warns_in_one_line(tmp_path):
+    # 64x64: MS_SSIM's five scales do not fit; the other metrics are still reported
+    paths = [save_png(tmp_path / f"{n}.png", to_uint8(smooth_image(i, 64))) for i, n in enumerate("abf")]
+    proc = subprocess.run([sys.executable, "-m", "bench", "metrics", *map(str, paths), "--json"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads(proc.stdout)
+    assert math.isnan(scores["MS_SSIM"]) and math.isfinite(scores["SSIM"])
+    assert "warning: MS_SSIM is NaN: needs images larger than 160 pixels" in proc.stderr
+    assert "registry.py" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_cli_list_names_every_registered_thing(capsys):

@@ -172,6 +172,24 @@ def test_degenerate_input_gives_nan_only_with_a_metric_warning(pair, case):
             assert not math.isnan(value) or caught, f"{name} ({convention}) is NaN on {case} without a warning"
 
 
+@pytest.mark.parametrize("side", (2, 12, 100))
+def test_images_too_small_for_a_window_give_nan_with_a_warning(side):
+    a, b, f = (_smooth_image(seed)[:side, :side] for seed in (1, 2, 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = metrics.compute(a, b, f)
+    assert set(values) == set(metrics.METRICS)
+    messages = " | ".join(str(w.message) for w in caught)
+    too_small = [name for name, v in values.items() if math.isnan(v)]
+    assert "MS_SSIM" in too_small and all(name in messages for name in too_small), messages
+    assert math.isfinite(values["EN"]) and math.isfinite(values["Qabf"])
+
+
+def test_one_pixel_wide_input_is_a_user_error():
+    with pytest.raises(UserError, match="at least 2x2"):
+        metrics.compute(np.zeros((1, 8)), np.zeros((1, 8)), np.zeros((1, 8)))
+
+
 def test_yang_and_cvejic_nan_only_under_vifb_on_flat_backgrounds(pair):
     a, b = pair
     a, b = a.copy(), b.copy()

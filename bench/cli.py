@@ -74,12 +74,16 @@ def cmd_metrics(args) -> int:
         from metrics.folder import evaluate_folders
         from bench.io import write_text
 
-        table = evaluate_folders(args.a_dir, args.b_dir, args.f_dir, names, args.convention, args.jobs)
+        failures: list[str] = []
+        table = evaluate_folders(args.a_dir, args.b_dir, args.f_dir, names, args.convention, args.jobs, failures)
         if args.output:
-            write_text(args.output, table.to_csv(index=False), overwrite=args.force)
-            print(f"wrote {args.output}")
+            write_text(args.output, table.to_csv(), overwrite=args.force)
+            print(f"wrote {args.output} ({len(table)} images)")
         else:
-            print(table.to_csv(index=False), end="")
+            print(table.to_csv(), end="")
+        if failures:  # what was scored is written above; the run still fails, naming what was not
+            raise UserError(f"{len(failures)} of {len(table) + len(failures)} image(s) not scored: "
+                            + "; ".join(failures[:3]) + (" ..." if len(failures) > 3 else ""))
         return 0
     if not (args.A and args.B and args.F):
         raise UserError("give three images A B F, or --a DIR --b DIR --f DIR")

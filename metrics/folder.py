@@ -24,8 +24,16 @@ def _pairs(a_dir: Path, b_dir: Path, f_dir: Path) -> list[tuple[str, Path, Path,
     unpaired = sorted(s for s in f_imgs if s not in a_imgs or s not in b_imgs)
     if unpaired:
         raise UserError(f"{len(unpaired)} fused image(s) in {f_dir} lack a source in {a_dir} or {b_dir}: "
-                        f"{', '.join(unpaired[:5])}{' ...' if len(unpaired) > 5 else ''}")
+                        f"{_first_few(unpaired)}")
+    not_fused = sorted(s for s in a_imgs if s in b_imgs and s not in f_imgs)
+    if not_fused:
+        print(f"note: {len(not_fused)} source pair(s) have no fused image in {f_dir} and are not scored: "
+              f"{_first_few(not_fused)}", file=sys.stderr)
     return [(s, a_imgs[s], b_imgs[s], f_imgs[s]) for s in sorted(f_imgs)]
+
+
+def _first_few(names: list[str], k: int = 5) -> str:
+    return ", ".join(names[:k]) + (" ..." if len(names) > k else "")
 
 
 def _score(job):
@@ -35,15 +43,19 @@ def _score(job):
     try:
         values = metrics.compute(read_image(a_path), read_image(b_path), read_image(f_path), names, convention)
     except UserError as exc:
-        raise UserError(f"{stem}: {exc}") from None
+        return {"name": stem, "error": f"{stem}: {exc}"}
     return {"name": stem, **values}
 
 
-def evaluate_folders(a_dir, b_dir, f_dir, names=None, convention: str = "default", jobs: int = 1) -> pd.DataFrame:
+def evaluate_folders(a_dir, b_dir, f_dir, names=None, convention: str = "default", jobs: int = 1,
+                     failures: list[str] | None = None) -> pd.DataFrame:
     """One row per fused image (index: file stem), one column per metric.
 
     Pairs are matched by file name stem; a fused image without both sources raises ``UserError``.
-    ``jobs > 1`` spreads the images over a process pool. Progress goes to stderr.
+    An image that cannot be scored (unreadable, sizes that differ) raises its ``UserError`` once all
+    images are done, or, when a ``failures`` list is given, is left out of the table and its one-line
+    reason appended there, so that the caller can keep what was scored. ``jobs > 1`` spreads the
+    images over a process pool. Progress goes to stderr.
     """
     import metrics
 
@@ -60,4 +72,10 @@ def evaluate_folders(a_dir, b_dir, f_dir, names=None, convention: str = "default
             rows = list(tqdm(pool.map(_score, jobs_list), **bar))
     else:
         rows = [_score(j) for j in tqdm(jobs_list, **bar)]
-    return pd.DataFrame(rows).set_index("name")[names]
+    failed = [row["error"] for row in rows if "error" in row]
+    if failed and failures is None:
+        raise UserError(failed[0] + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""))
+    if failures is not None:
+        failures.extend(failed)
+    scored = [row for row in rows if "error" not in row]
+    return pd.DataFrame(scored, columns=["name", *names]).set_index("name")

@@ -246,6 +246,34 @@ def test_evaluate_folders(tmp_path, pair):
         evaluate_folders(tmp_path / "a", tmp_path / "b", tmp_path / "f", ["EN"], "default", 1)
     with pytest.raises(UserError, match="does not exist"):
         evaluate_folders(tmp_path / "nope", tmp_path / "b", tmp_path / "f", ["EN"], "default", 1)
+    (tmp_path / "f" / "orphan.png").unlink()
+    (tmp_path / "f" / "x2.png").unlink()
+    write_image(tmp_path / "f" / "x2.png", np.maximum(a, b)[:100])       # x2: F of another size
+    with pytest.raises(UserError, match="x2: metric inputs differ in shape"):
+        evaluate_folders(tmp_path / "a", tmp_path / "b", tmp_path / "f", ["EN"], "default", 1)
+    failures = []
+    table = evaluate_folders(tmp_path / "a", tmp_path / "b", tmp_path / "f", ["EN"], "default", 2, failures)
+    assert list(table.index) == ["x1"] and len(failures) == 1 and failures[0].startswith("x2: ")
+
+
+def test_cli_folder_mode_writes_named_rows_and_keeps_them_when_an_image_fails(tmp_path, pair):
+    from bench.cli import main
+    from bench.io import write_image
+    a, b = pair
+    for d in ("a", "b", "f"):
+        (tmp_path / d).mkdir()
+    for stem, f in (("p1", np.maximum(a, b)), ("p2", f_small := np.maximum(a, b)[:90])):
+        write_image(tmp_path / "a" / f"{stem}.png", a)
+        write_image(tmp_path / "b" / f"{stem}.png", b)
+        write_image(tmp_path / "f" / f"{stem}.png", f)
+    assert f_small.shape != a.shape
+    out = tmp_path / "scores.csv"
+    args = ["metrics", "--a", str(tmp_path / "a"), "--b", str(tmp_path / "b"), "--f", str(tmp_path / "f"),
+            "--metrics", "EN,SD", "-o", str(out)]
+    assert main(args) == 2                                # p2 failed, and the exit status says so
+    lines = out.read_text().splitlines()
+    assert lines[0] == "name,EN,SD" and len(lines) == 2 and lines[1].startswith("p1,")
+    assert main(args) == 2 and out.read_text().splitlines() == lines   # not overwritten without --force
 
 
 # ------------------------------------------------------------------------------------------- FMI

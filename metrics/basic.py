@@ -99,7 +99,7 @@ def _kl_bits(source_levels, fused_hist):
     return float((p[both] * np.log2(p[both] / fused_hist[both])).sum())
 
 
-@register_metric("CE", higher_is_better=False, value_range=(0, np.inf), conventions=ALL)
+@register_metric("CE", higher_is_better=False, value_range=(-np.inf, np.inf), conventions=ALL)
 def cross_entropy(a, b, f, *, convention="default"):
     """Cross entropy (relative entropy) of the grey-level histograms, (KL(A||F) + KL(B||F)) / 2, bits.
 
@@ -107,6 +107,10 @@ def cross_entropy(a, b, f, *, convention="default"):
     KL(X||F) = sum_k p_X(k) log2(p_X(k) / p_F(k)) over the 256 levels where both are non-zero (the
     reference skips the others, so the value stays finite). Lower is better; 0 when F has the
     histograms of both sources. One definition for all conventions.
+
+    Skipping the levels F never takes makes this a partial sum, not a true divergence: it can be
+    negative, e.g. about -0.07 for a constant F that the sources take on a few pixels only. Identical
+    or constant A, B, F give 0.
     """
     q = histogram(grey_levels(f))
     q /= q.sum()
@@ -122,7 +126,7 @@ def mean_squared_error(a, b, f, *, convention="default"):
     """Mean squared error (MSE(A, F) + MSE(B, F)) / 2 on the 0..255 scale (Jagalingam & Hegde 2015).
 
     Lower is better. Same in every convention (CDDFuse ``Evaluator.MSE``; Tang's code reports the same
-    number on the [0, 1] scale, i.e. divided by 255^2).
+    number on the [0, 1] scale, i.e. divided by 255^2). Defined for any input; 0 when F = A = B.
     """
     x, y, z = to255(a), to255(b), to255(f)
     return (_sse(x, z) + _sse(y, z)) / (2 * z.size)
@@ -138,7 +142,7 @@ def root_mean_squared_error(a, b, f, *, convention="default"):
     -----
     ``default``/``cddfuse``: RMSE(X, F) = sqrt(mean((X - F)^2)). ``vifb`` reproduces VIFB
     ``metricsRmse``, which is not an RMSE: sqrt(sum((X - F)^2)) / (M*N) (about 1/256 of the RMSE on
-    256x256 images).
+    256x256 images). Defined for any input; 0 when F = A = B.
     """
     x, y, z = to255(a), to255(b), to255(f)
     if convention == "vifb":

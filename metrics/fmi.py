@@ -387,7 +387,9 @@ def fmi_dct(a, b, f, *, convention="default"):
 
     Haghighat et al. 2011 with the ``'dct'`` feature of ``fmi.m``: MATLAB ``dct2`` (orthonormal DCT-II
     of the whole image) of A, B, F, then 3x3-window normalised MI as for ``FMI_pixel``. Higher is
-    better; range about [0, 1]. Reproduces ``tang.FMI_dct``.
+    better; range about [0, 1]. Reproduces ``tang.FMI_dct``. Always defined: a window whose source and
+    fused features are identical scores 1 (F = A = B gives 1, constant or not), flat windows follow
+    ``fmi.m``'s arithmetic (``sequential_sum``).
     """
     x, y, z = (fft.dctn(to255(v), type=2, norm="ortho") for v in (a, b, f))
     return feature_mutual_information(x, y, z)
@@ -406,6 +408,7 @@ def fmi_wavelet(a, b, f, *, convention="default"):
     -----
     No reference value exists (``dwt2`` needs MATLAB's Wavelet Toolbox; Tang's ``FMI_w`` does not run in
     Octave); PyWavelets' ``'dmey'`` with 'symmetric' extension is MATLAB's default ``dwtmode('sym')``.
+    Always defined: a constant image's mosaic is all ones (``rerange``), and identical windows score 1.
     """
     x, y, z = (dmey_mosaic(to255(v)) for v in (a, b, f))
     return feature_mutual_information(x, y, z)

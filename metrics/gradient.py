@@ -93,6 +93,8 @@ def nabf(a, b, f, *, convention="default"):
     Reproduces Kumar's ``objective_fusion_perform_fn`` (as in Tang's ``analysis_nabf``) called in its
     DOCUMENTED order (F, A, B) -- the ``tang.Nabf`` column. Tang's ``analysis_Reference`` passes A as the
     fused image (``tang.Nabf_as_called``), a bug that is not reproduced. 0..255 scale (T_d = 2 is absolute).
+    A constant or black F adds no edge: 0. The weights are never all zero (1e-3 below T_d), so the
+    value is always defined.
     """
     x, y, z = to255(a), to255(b), to255(f)
     g_a, a_a = _kumar_edges(x)

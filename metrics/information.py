@@ -24,7 +24,8 @@ def mutual_information_metric(a, b, f, *, convention="default"):
     ``default``: in bits (log2). ``cddfuse`` and ``vifb``: in nats (CDDFuse uses sklearn's
     ``mutual_info_score``; VIFB ``metricsMutinf`` uses natural logs after a min-max stretch that is a
     bijection on 8-bit data), i.e. ln 2 = 0.693 times the default. Tang's code gives the bit value except
-    when F holds both 254 and 255 (a uint8 saturation bug), which is not reproduced.
+    when F holds both 254 and 255 (a uint8 saturation bug), which is not reproduced. A constant F shares
+    no information with anything: 0 (no warning: the value is exact, not a fallback).
     """
     base = np.e if convention in ("cddfuse", "vifb") else 2.0
     fl = grey_levels(f)
@@ -74,7 +75,9 @@ def nonlinear_correlation_information_entropy(a, b, f, *, convention="default"):
     -----
     Every convention reproduces Zheng Liu's ``metricWang`` (``zhengliu.Q_NCIE``): images min-max
     stretched to 0..255 (``normalize1``), 256-bin histograms. Eigenvalues <= 0 (possible only through
-    rounding) contribute 0 (the limit of l log l).
+    rounding) contribute 0 (the limit of l log l). Constant images are stretched to all zeros (a
+    single grey level), which is still defined: the value stays in [0, 1] (about 0.80 when all three
+    are constant).
     """
     xa, xb, xf = (stretch_levels(x).astype(np.int64) for x in (a, b, f))
     ab, af, bf = _ncc(xa, xb), _ncc(xa, xf), _ncc(xb, xf)

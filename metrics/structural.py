@@ -207,7 +207,8 @@ def piella_edge_dependent(a, b, f, *, convention="default"):
     Notes
     -----
     Zheng Liu's case 3 multiplies an undefined ``Q`` (it errors in MATLAB); the paper's Q_W(A, B, F) is
-    used for it. No reference column; checked by properties (Q_E(A, A, A) = 1).
+    used for it. No reference column; checked by properties (Q_E(A, A, A) = 1). Constant images take
+    Q_W's documented flat-window values (1 when F = A = B, constant or not).
     """
     x, y, z = to255(a), to255(b), to255(f)
     qw_edges = piella_qw(_edge_magnitude(x), _edge_magnitude(y), _edge_magnitude(z), convention)

@@ -226,6 +226,8 @@ def test_every_metric_documents_itself():
         # a formula/source with a year, and a direction statement
         assert len(doc) > 200 and any(ch.isdigit() for ch in doc), m.name
         assert ("better" in doc) or ("Lower" in doc) or ("Higher" in doc), m.name
+        # and what constant / flat / black input gives (the issue asks for it per metric)
+        assert any(w in doc.lower() for w in ("constant", "nan", "0/0", "flat", "black", "always defined")), m.name
 
 
 def test_evaluate_folders(tmp_path, pair):

@@ -126,7 +126,7 @@ def mean_squared_error(a, b, f, *, convention="default"):
     """Mean squared error (MSE(A, F) + MSE(B, F)) / 2 on the 0..255 scale (Jagalingam & Hegde 2015).
 
     Lower is better. Same in every convention (CDDFuse ``Evaluator.MSE``; Tang's code reports the same
-    number on the [0, 1] scale, i.e. divided by 255^2). Defined for any input; 0 when F = A = B.
+    number on the [0, 1] scale, i.e. divided by 255^2). Always defined; 0 when F = A = B.
     """
     x, y, z = to255(a), to255(b), to255(f)
     return (_sse(x, z) + _sse(y, z)) / (2 * z.size)
@@ -142,7 +142,7 @@ def root_mean_squared_error(a, b, f, *, convention="default"):
     -----
     ``default``/``cddfuse``: RMSE(X, F) = sqrt(mean((X - F)^2)). ``vifb`` reproduces VIFB
     ``metricsRmse``, which is not an RMSE: sqrt(sum((X - F)^2)) / (M*N) (about 1/256 of the RMSE on
-    256x256 images). Defined for any input; 0 when F = A = B.
+    256x256 images). Always defined; 0 when F = A = B.
     """
     x, y, z = to255(a), to255(b), to255(f)
     if convention == "vifb":

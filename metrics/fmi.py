@@ -374,7 +374,8 @@ def fmi_pixel(a, b, f, *, convention="default"):
     'pixel' means the intensities themselves, as in Haghighat's paper (the ``'none'`` feature of
     ``fmi.m``); this reproduces ``tang.FMI_none``. Tang's table column called FMI_pixel is in fact
     computed with the ``'edge'`` feature (the function's default), which depends on MATLAB's ``edge``
-    thinning and is not provided. Windows whose source and fused pixels are identical count as 1.
+    thinning and is not provided. Always defined: windows whose source and fused pixels are identical
+    count as 1 (F = A = B gives 1, constant or not), flat windows follow ``fmi.m``'s arithmetic.
     """
     x, y, z = to255(a), to255(b), to255(f)
     return feature_mutual_information(x, y, z)

@@ -12,6 +12,7 @@ neighbourhood; the fused coefficient is the one whose neuron fired more often.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 from scipy.ndimage import uniform_filter
@@ -19,7 +20,7 @@ from scipy.ndimage import uniform_filter
 from methods.mst import INPUT_SCALE, NSCT_LEVELS, parse_levels, fuse_on_input_scale
 from methods.pcnn import neighbour_counts
 from methods.registry import register_method, worker_threads
-from methods.transforms.nsct import NSCTCoefficients, nsct_decompose, nsct_reconstruct
+from methods.transforms.nsct import nsct_decompose_levels, nsct_reconstruct_levels
 
 # 3x3 linking weights: inverse distance to the centre (the usual PCNN synaptic weights)
 LINK_WEIGHTS = np.array([[0.7071, 1.0, 0.7071], [1.0, 0.0, 1.0], [0.7071, 1.0, 0.7071]])
@@ -129,6 +130,19 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
 PAIRS_PER_TASK = 3
 
 
+def _select_group(group, iterations: int) -> list[np.ndarray]:
+    """For each coefficient pair of ``group``: keep the coefficient whose RPCNN neuron fired more (A on
+    ties). All the group's networks run as one stack (see ``PAIRS_PER_TASK``)."""
+    stimuli, betas = [], []
+    for c1, c2 in group:
+        s1, s2 = modified_spatial_frequency(c1), modified_spatial_frequency(c2)
+        scale = max(s1.max(), s2.max(), 1e-12)   # one scale per pair: the comparison stays fair
+        stimuli += [s1 / scale, s2 / scale]
+        betas += [fuzzy_linking_strength(c1), fuzzy_linking_strength(c2)]
+    counts = rpcnn_fire_counts(np.stack(stimuli), np.stack(betas), iterations=iterations)
+    return [np.where(counts[2 * k] >= counts[2 * k + 1], c1, c2) for k, (c1, c2) in enumerate(group)]
+
+
 def pcnn_select_many(pairs, iterations: int = 200, workers: int | None = None) -> list[np.ndarray]:
     """:func:`pcnn_select` for many coefficient pairs.
 
@@ -137,22 +151,12 @@ def pcnn_select_many(pairs, iterations: int = 200, workers: int | None = None) -
     tasks; numpy releases the GIL inside its loops. The networks of a stack do not interact, so the
     grouping does not change any firing count.
     """
-    def select(group):
-        stimuli, betas = [], []
-        for c1, c2 in group:
-            s1, s2 = modified_spatial_frequency(c1), modified_spatial_frequency(c2)
-            scale = max(s1.max(), s2.max(), 1e-12)   # one scale per pair: the comparison stays fair
-            stimuli += [s1 / scale, s2 / scale]
-            betas += [fuzzy_linking_strength(c1), fuzzy_linking_strength(c2)]
-        counts = rpcnn_fire_counts(np.stack(stimuli), np.stack(betas), iterations=iterations)
-        return [np.where(counts[2 * k] >= counts[2 * k + 1], c1, c2) for k, (c1, c2) in enumerate(group)]
-
     groups = [pairs[i:i + PAIRS_PER_TASK] for i in range(0, len(pairs), PAIRS_PER_TASK)]
     workers = worker_threads() if workers is None else max(1, int(workers))
     if workers == 1 or len(groups) == 1:
-        return [fused for group in groups for fused in select(group)]
+        return [fused for group in groups for fused in _select_group(group, iterations)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [fused for result in pool.map(select, groups) for fused in result]
+        return [fused for result in pool.map(lambda g: _select_group(g, iterations), groups) for fused in result]
 
 
 def pcnn_select(c1: np.ndarray, c2: np.ndarray, iterations: int = 200) -> np.ndarray:
@@ -160,16 +164,44 @@ def pcnn_select(c1: np.ndarray, c2: np.ndarray, iterations: int = 200) -> np.nda
     return pcnn_select_many([(c1, c2)], iterations)[0]
 
 
+class _Done:
+    """``pool.submit`` for one thread: runs the task at once; ``result()`` returns its value."""
+
+    def __init__(self, fn, *args):
+        self.value = fn(*args)
+
+    def result(self):
+        return self.value
+
+
 def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarray:
-    with ThreadPoolExecutor(max_workers=min(2, worker_threads())) as pool:  # both sources at once
-        ca, cb = pool.map(lambda x: nsct_decompose(x, levels), (a, b))
-    pairs = [(ca.low, cb.low)] + [(x, y) for la, lb in zip(ca.bands, cb.bands) for x, y in zip(la, lb)]
-    fused = pcnn_select_many(pairs, iterations)
-    bands, k = [], 1
-    for level in ca.bands:
-        bands.append(fused[k:k + len(level)])
-        k += len(level)
-    return nsct_reconstruct(NSCTCoefficients(fused[0], bands))
+    """NSCT of both sources, RPCNN selection of every sub-band pair, inverse NSCT.
+
+    This thread decomposes A and B level by level, finest first, and hands each level's pairs (in
+    tasks of ``PAIRS_PER_TASK``) to a pool of :func:`methods.registry.worker_threads` threads as soon as
+    they exist, so the RPCNNs of the fine levels run while the coarse ones are being decomposed; it
+    then inverts each level's directional filter bank as soon as that level's selections are done.
+    With one thread the tasks run in turn. Either way every result is the same, bit for bit.
+    """
+    workers, n_levels = worker_threads(), len(levels)
+    per_level, tasks, pending = [], [], []
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        submit = pool.submit if pool else _Done
+        levels_a, levels_b = nsct_decompose_levels(a, levels), nsct_decompose_levels(b, levels)
+        for k, (level_a, level_b) in enumerate(zip(levels_a, levels_b)):
+            pairs = list(zip(level_a, level_b)) if k < n_levels else [(level_a, level_b)]  # last: low-pass
+            per_level.append(pairs)
+            pending += pairs
+            while len(pending) >= PAIRS_PER_TASK or (pending and k == n_levels):
+                group, pending = pending[:PAIRS_PER_TASK], pending[PAIRS_PER_TASK:]
+                tasks.append(submit(_select_group, group, iterations))
+
+        def fused_levels():                      # finest first, low-pass last, waiting on the tasks in turn
+            fused = (f for task in tasks for f in task.result())
+            for pairs in per_level[:-1]:
+                yield [next(fused) for _ in pairs]
+            yield next(fused)
+        return nsct_reconstruct_levels(fused_levels())
 
 
 @register_method("nsct_pcnn", citation="S. Das, M. K. Kundu, \"A neuro-fuzzy approach for medical image fusion\", "

@@ -128,6 +128,20 @@ def test_grouped_selection_matches_each_pair_alone():
             np.testing.assert_array_equal(fused, pcnn_select(c1, c2, iterations=40))
 
 
+@pytest.mark.parametrize("threads", ("1", "2"))
+def test_pipelined_fusion_equals_the_plain_composition(monkeypatch, threads):
+    # nsct_pcnn_fuse decomposes level by level and selects while decomposing; it must give exactly
+    # decompose -> select each sub-band pair -> reconstruct, with every band back in its place
+    from methods.nsct_pcnn import nsct_pcnn_fuse
+    from methods.transforms.nsct import NSCTCoefficients, nsct_decompose, nsct_reconstruct
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    a, b = smooth(7) * 255, np.random.default_rng(8).random((64, 64)) * 255
+    ca, cb = nsct_decompose(a, (2, 3)), nsct_decompose(b, (2, 3))
+    bands = [[pcnn_select(x, y, iterations=20) for x, y in zip(la, lb)] for la, lb in zip(ca.bands, cb.bands)]
+    plain = nsct_reconstruct(NSCTCoefficients(pcnn_select(ca.low, cb.low, iterations=20), bands))
+    np.testing.assert_array_equal(nsct_pcnn_fuse(a, b, (2, 3), iterations=20), plain)
+
+
 def test_fast_rpcnn_counts_past_255_iterations():
     rng = np.random.default_rng(11)
     stimulus = 0.5 + 0.5 * rng.random((12, 12))

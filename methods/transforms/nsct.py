@@ -287,25 +287,42 @@ class NSCTCoefficients:
 
 def nsct_decompose(x: np.ndarray, levels=(2, 3, 3, 4), dfilt: str = "vk", pfilt: str = "pyrexc") -> NSCTCoefficients:
     """``nsctdec(x, levels, dfilt, pfilt)``."""
+    *bands, low = nsct_decompose_levels(x, levels, dfilt, pfilt)
+    return NSCTCoefficients(low, bands[::-1])
+
+
+def nsct_decompose_levels(x: np.ndarray, levels=(2, 3, 3, 4), dfilt: str = "vk", pfilt: str = "pyrexc"):
+    """:func:`nsct_decompose` as it proceeds: yields the list of directional sub-bands of each pyramid
+    level, FINEST first, then the low-pass array, so that a caller can start on a level's bands while
+    the coarser ones are still being computed."""
     h0, h1, _, _ = pyramid_filters(pfilt)
     filters = directional_filters(dfilt, "d")
     cur = np.asarray(x, dtype=np.float64)
-    bands = []
     for j, dir_levels in enumerate(reversed(levels)):
         low, high = atrous_filter(cur, h0, j), atrous_filter(cur, h1, j)
-        bands.append(nsdfb_decompose(high, dir_levels, filters))
+        yield nsdfb_decompose(high, dir_levels, filters)
         cur = low
-    return NSCTCoefficients(cur, bands[::-1])
+    yield cur
 
 
 def nsct_reconstruct(coeffs: NSCTCoefficients, dfilt: str = "vk", pfilt: str = "pyrexc") -> np.ndarray:
     """``nsctrec(y, dfilt, pfilt)``."""
+    return nsct_reconstruct_levels([*coeffs.bands[::-1], coeffs.low], dfilt, pfilt)
+
+
+def nsct_reconstruct_levels(levels, dfilt: str = "vk", pfilt: str = "pyrexc") -> np.ndarray:
+    """:func:`nsct_reconstruct` from what :func:`nsct_decompose_levels` yields: each pyramid level's list
+    of directional sub-bands, FINEST first, then the low-pass array. Each level's directional filter
+    bank is inverted as soon as the level arrives (``levels`` may be a generator still being
+    produced); the pyramid is inverted at the end, coarse to fine, exactly as ``nsctrec``."""
     _, _, g0, g1 = pyramid_filters(pfilt)
     filters = directional_filters(dfilt, "r")
-    cur = coeffs.low
-    n = len(coeffs.bands)
-    for idx, bands in enumerate(coeffs.bands):
-        level = n - 1 - idx
-        high = nsdfb_reconstruct(bands, filters)
-        cur = atrous_filter(cur, g0, level) + atrous_filter(high, g1, level)
+    highs, cur = [], None
+    for item in levels:
+        if isinstance(item, np.ndarray):   # the low-pass comes last
+            cur = item
+        else:
+            highs.append(nsdfb_reconstruct(item, filters))
+    for level in range(len(highs) - 1, -1, -1):
+        cur = atrous_filter(cur, g0, level) + atrous_filter(highs[level], g1, level)
     return cur

@@ -130,38 +130,23 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
 PAIRS_PER_TASK = 3
 
 
-def _select_group(group, iterations: int) -> list[np.ndarray]:
-    """For each coefficient pair of ``group``: keep the coefficient whose RPCNN neuron fired more (A on
-    ties). All the group's networks run as one stack (see ``PAIRS_PER_TASK``)."""
+def pcnn_select_group(pairs, iterations: int = 200) -> list[np.ndarray]:
+    """For each coefficient pair (C_A, C_B): keep the coefficient whose RPCNN neuron fired more (A on
+    ties), both stimuli on one scale. All the pairs' networks run as one stack (see ``PAIRS_PER_TASK``);
+    they do not interact, so each pair's result is the same as alone."""
     stimuli, betas = [], []
-    for c1, c2 in group:
+    for c1, c2 in pairs:
         s1, s2 = modified_spatial_frequency(c1), modified_spatial_frequency(c2)
         scale = max(s1.max(), s2.max(), 1e-12)   # one scale per pair: the comparison stays fair
         stimuli += [s1 / scale, s2 / scale]
         betas += [fuzzy_linking_strength(c1), fuzzy_linking_strength(c2)]
     counts = rpcnn_fire_counts(np.stack(stimuli), np.stack(betas), iterations=iterations)
-    return [np.where(counts[2 * k] >= counts[2 * k + 1], c1, c2) for k, (c1, c2) in enumerate(group)]
-
-
-def pcnn_select_many(pairs, iterations: int = 200, workers: int | None = None) -> list[np.ndarray]:
-    """:func:`pcnn_select` for many coefficient pairs.
-
-    Every ``PAIRS_PER_TASK`` consecutive pairs (their MSF stimuli, linking strengths and networks)
-    are one task; ``workers`` threads (default :func:`methods.registry.worker_threads`) share the
-    tasks; numpy releases the GIL inside its loops. The networks of a stack do not interact, so the
-    grouping does not change any firing count.
-    """
-    groups = [pairs[i:i + PAIRS_PER_TASK] for i in range(0, len(pairs), PAIRS_PER_TASK)]
-    workers = worker_threads() if workers is None else max(1, int(workers))
-    if workers == 1 or len(groups) == 1:
-        return [fused for group in groups for fused in _select_group(group, iterations)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [fused for result in pool.map(lambda g: _select_group(g, iterations), groups) for fused in result]
+    return [np.where(counts[2 * k] >= counts[2 * k + 1], c1, c2) for k, (c1, c2) in enumerate(pairs)]
 
 
 def pcnn_select(c1: np.ndarray, c2: np.ndarray, iterations: int = 200) -> np.ndarray:
     """Keep the coefficient whose RPCNN neuron fired more (A on ties); both stimuli share one scale."""
-    return pcnn_select_many([(c1, c2)], iterations)[0]
+    return pcnn_select_group([(c1, c2)], iterations)[0]
 
 
 class _Done:
@@ -194,7 +179,7 @@ def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarra
             pending += pairs
             while len(pending) >= PAIRS_PER_TASK or (pending and k == n_levels):
                 group, pending = pending[:PAIRS_PER_TASK], pending[PAIRS_PER_TASK:]
-                tasks.append(submit(_select_group, group, iterations))
+                tasks.append(submit(pcnn_select_group, group, iterations))
 
         def fused_levels():                      # finest first, low-pass last, waiting on the tasks in turn
             fused = (f for task in tasks for f in task.result())

@@ -5,7 +5,7 @@ from scipy.ndimage import gaussian_filter
 
 import methods
 from methods.nsct_pcnn import (LINK_WEIGHTS, fuzzy_linking_strength, modified_spatial_frequency, pcnn_select,
-                               pcnn_select_many, rpcnn_fire_counts)
+                               pcnn_select_group, rpcnn_fire_counts)
 
 
 def smooth(seed, shape=(64, 64)):
@@ -109,23 +109,12 @@ def test_rpcnn_rejects_mismatched_shapes():
         rpcnn_fire_counts(np.ones((4, 4)), np.ones((4, 5)), iterations=3)
 
 
-def test_threaded_selection_matches_one_thread():
-    rng = np.random.default_rng(3)
-    pairs = [(rng.standard_normal((24, 24)), rng.standard_normal((24, 24))) for _ in range(5)]
-    one = pcnn_select_many(pairs, iterations=40, workers=1)
-    two = pcnn_select_many(pairs, iterations=40, workers=2)
-    for x, y in zip(one, two):
-        np.testing.assert_array_equal(x, y)
-
-
 def test_grouped_selection_matches_each_pair_alone():
-    # pcnn_select_many stacks several pairs' networks into one RPCNN run: no spike may link across
+    # pcnn_select_group stacks several pairs' networks into one RPCNN run: no spike may link across
     rng = np.random.default_rng(5)
     pairs = [(rng.standard_normal((20, 20)) * (k + 1), rng.standard_normal((20, 20))) for k in range(5)]
-    for workers in (1, 2):
-        grouped = pcnn_select_many(pairs, iterations=40, workers=workers)
-        for (c1, c2), fused in zip(pairs, grouped):
-            np.testing.assert_array_equal(fused, pcnn_select(c1, c2, iterations=40))
+    for (c1, c2), fused in zip(pairs, pcnn_select_group(pairs, iterations=40)):
+        np.testing.assert_array_equal(fused, pcnn_select(c1, c2, iterations=40))
 
 
 @pytest.mark.parametrize("threads", ("1", "2"))

@@ -61,13 +61,25 @@ def compare(current: pd.DataFrame, baseline: pd.DataFrame, *, rtol: float, atol:
 def check_suite(suite: str, *, update: bool = False, data_root=None, rtol: float = 1e-4, atol: float = 1e-6,
                 baseline_dir: Path = BASELINE_DIR, jobs: int = 1) -> int:
     """Run ``suite`` in a temporary folder and compare with (or, with ``update``, rewrite) its baseline."""
+    current = suite_scores(suite, data_root=data_root, jobs=jobs)
+    return check_scores(suite, current, update=update, rtol=rtol, atol=atol, baseline_dir=baseline_dir)
+
+
+def suite_scores(suite: str, *, data_root=None, jobs: int = 1) -> pd.DataFrame:
+    """Run ``suite`` in a temporary folder: its mean scores (dataset, config, metric, value)."""
     from bench.datasets import Registry
     from bench.runner import run_suite
 
     metric_names = list(Registry().suite(suite)["metrics"])
     with tempfile.TemporaryDirectory() as tmp:
         out = run_suite(suite, out=Path(tmp) / suite, data_root=data_root, jobs=jobs)
-        current = suite_means(out, metric_names)
+        return suite_means(out, metric_names)
+
+
+def check_scores(suite: str, current: pd.DataFrame, *, update: bool = False, rtol: float = 1e-4, atol: float = 1e-6,
+                 baseline_dir: Path = BASELINE_DIR) -> int:
+    """Compare ``suite``'s scores with its baseline and print what moved (0: no regression, 1: some);
+    with ``update``, write them as the new baseline instead."""
     path = baseline_dir / f"{suite}.csv"
     if update:
         write_text(path, current.to_csv(index=False, float_format="%.10g"))

@@ -1,7 +1,8 @@
 """The CI guard on metric scores: the quick suite must match its committed baseline."""
 import pandas as pd
+import pytest
 
-from bench.regression import BASELINE_DIR, check_suite, compare
+from bench.regression import BASELINE_DIR, check_scores, compare, suite_scores
 
 
 def frame(rows):
@@ -21,16 +22,22 @@ def test_compare_flags_missing_and_new_cells():
     assert len(regressions) == 2 and "not computed now" in regressions[0] + regressions[1]
 
 
-def test_quick_suite_matches_committed_baseline(harvard_dir, capsys):
-    assert check_suite("quick", data_root=harvard_dir.parent) == 0, capsys.readouterr().out
+@pytest.fixture(scope="module")
+def quick_scores(harvard_dir):
+    """The quick suite run once (what ``python -m bench regress --suite quick`` runs) for both tests below."""
+    return suite_scores("quick", data_root=harvard_dir.parent, jobs=2)
 
 
-def test_injected_regression_fails_with_a_readable_diff(harvard_dir, tmp_path, capsys):
+def test_quick_suite_matches_committed_baseline(quick_scores, capsys):
+    assert check_scores("quick", quick_scores) == 0, capsys.readouterr().out
+
+
+def test_injected_regression_fails_with_a_readable_diff(quick_scores, tmp_path, capsys):
     baseline = pd.read_csv(BASELINE_DIR / "quick.csv")
     target = (baseline["config"] == "dwt") & (baseline["metric"] == "SSIM") & (baseline["dataset"] == "harvard_ct_mri")
     assert target.sum() == 1
     baseline.loc[target, "value"] += 0.05  # pretend dwt used to be better
     baseline.to_csv(tmp_path / "quick.csv", index=False)
-    assert check_suite("quick", data_root=harvard_dir.parent, baseline_dir=tmp_path) == 1
+    assert check_scores("quick", quick_scores, baseline_dir=tmp_path) == 1
     out = capsys.readouterr().out
     assert "REGRESSION in suite 'quick'" in out and "harvard_ct_mri / dwt / SSIM" in out and "worse" in out

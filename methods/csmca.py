@@ -37,7 +37,7 @@ import scipy.fft
 import torch
 
 from bench.errors import UserError
-from methods.registry import register_method, worker_threads
+from methods.registry import register_method, single_threaded_torch, worker_threads
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
 OWN_DICTIONARIES = (DICTIONARY_DIR / "csmca_cartoon.npz", DICTIONARY_DIR / "csmca_texture.npz")
@@ -159,7 +159,7 @@ def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, ma
         iterations[i] = _cbpdn_admm(dft, energy, weights, signal_f[i], y[i], **params)
 
     workers = worker_threads() if workers is None else max(1, int(workers))
-    with _torch_threads(1):
+    with single_threaded_torch():
         if workers == 1 or n == 1:
             for i in range(n):
                 solve(i)
@@ -170,22 +170,6 @@ def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, ma
     if stats is not None:
         stats.extend(iterations.tolist())
     return y
-
-
-class _torch_threads:
-    """Run a block on ``count`` torch intra-op threads, then restore the previous count."""
-
-    def __init__(self, count: int):
-        self.count = count
-
-    def __enter__(self):
-        self.previous = torch.get_num_threads()
-        if self.count != self.previous:
-            torch.set_num_threads(self.count)
-
-    def __exit__(self, *exc):
-        if torch.get_num_threads() != self.previous:
-            torch.set_num_threads(self.previous)
 
 
 # Block sizes of the two blocked passes, chosen so that a block of every array involved stays in cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -64,6 +65,28 @@ def worker_threads() -> int:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
     except ValueError:
         return 1
+
+
+@contextmanager
+def single_threaded_torch():
+    """Run torch on one intra-op thread inside the block; the previous count is restored after.
+
+    For loops of small torch operations (Batch-OMP's per-step products and SVDs in ``methods/sr.py``,
+    CSMCA's per-image Fourier-domain ADMM): a multi-threaded BLAS or FFT spends more time waking and
+    spinning its threads than computing, and on a busy 2-core machine two threads cost ~8x the CPU time
+    of one (measured with numpy/OpenBLAS and torch/MKL alike). numpy's BLAS has no run-time thread
+    control without extra packages; torch's has. The count is process-wide: callers parallelise with
+    their own threads (``worker_threads``) around the block.
+    """
+    import torch
+    previous = torch.get_num_threads()
+    if previous != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 def get_method(name: str) -> Method:

@@ -23,14 +23,13 @@ sparse representation", IEEE Trans. Signal Process. 54(11):4311-4322, 2006.
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench.errors import UserError
-from methods.registry import register_method
+from methods.registry import register_method, single_threaded_torch
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
 DEFAULT_DICTIONARY = DICTIONARY_DIR / "sr_D_64x256.npz"
@@ -138,24 +137,6 @@ def batch_omp(d: np.ndarray, x: np.ndarray, epsilon: float, *, max_atoms: int | 
             cols = todo[start:start + chunk]
             out[:, cols] = _batch_omp_chunk(d, np.ascontiguousarray(x[:, cols].T), xtx[cols], eps2, t_max)
     return out
-
-
-@contextmanager
-def single_threaded_torch():
-    """Run torch's matrix products and decompositions on one thread inside the block (restored after).
-
-    Batch-OMP's per-step product is small ((chunk x n) by (n x m), ~4 MFLOP); a multi-threaded BLAS
-    spends more time waking and spinning its threads than computing, and on a busy 2-core machine
-    two threads cost ~8x the CPU time of one (measured with numpy/OpenBLAS and torch/MKL alike).
-    numpy's BLAS has no run-time thread control without extra packages, so these products go
-    through torch, whose thread count can be set here.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _batch_omp_chunk(d, signals, xtx, eps2, t_max):

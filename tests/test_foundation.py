@@ -323,6 +323,21 @@ def test_cli_metrics_on_images_too_small_for_ms_ssim_warns_in_one_line(tmp_path)
     assert "registry.py" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_single_threaded_torch_restores_the_thread_count_even_on_error():
+    import torch
+    from methods.registry import single_threaded_torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError):
+            with single_threaded_torch():
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cli_list_names_every_registered_thing(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out

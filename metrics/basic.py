@@ -159,8 +159,9 @@ def peak_signal_to_noise_ratio(a, b, f, *, convention="default"):
     Notes
     -----
     ``default``: P = 255 (standard PSNR). ``cddfuse``: P = max(F) (``Evaluator.PSNR``), equal to the
-    default only when F reaches 255 (and -inf, with a warning, when F is all black). ``vifb``: 20 log10(255 / sqrt(m)) with VIFB's "mse"
-    m = (sqrt(SSE_A) + sqrt(SSE_B)) / (2 M N) (``metricsPsnr``), about 40 dB above the standard value.
+    default only when F reaches 255, and -inf (with a warning) when F is all black. ``vifb``:
+    20 log10(255 / sqrt(m)) with VIFB's "mse" m = (sqrt(SSE_A) + sqrt(SSE_B)) / (2 M N)
+    (``metricsPsnr``), about 40 dB above the standard value.
     """
     z = to255(f)
     if convention == "vifb":

@@ -43,8 +43,9 @@ def qabf(a, b, f, *, convention="default"):
     Notes
     -----
     One definition for every convention: the code CDDFuse, VIFB and Tang all use (zero-padded 'same'
-    Sobel, alpha = pi/2 where S_x = 0, and the quirk G = g_F where g_X == g_F). 0/0 (all three images
-    constant, or both sources edgeless) gives NaN, with a warning.
+    Sobel, alpha = pi/2 where S_x = 0, and the quirk G = g_F where g_X == g_F). Sources without a single
+    edge (both all black: the zero-padded Sobel sees the border of any other constant) give 0/0: NaN,
+    with a warning.
     """
     x, y, z = to255(a), to255(b), to255(f)
     g_a, a_a = _qabf_edges(x)

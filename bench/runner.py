@@ -19,7 +19,7 @@ import platform
 import shlex
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +31,7 @@ from tqdm import tqdm
 from bench.datasets import REPO, Registry
 from bench.errors import UserError
 from bench.io import read_image, write_image, write_json, write_text
+from bench.pool import process_pool
 from bench.sweeps import Config, expand_methods
 
 CELLS_FILE = "cells.jsonl"
@@ -216,7 +217,7 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
         print(f"resuming: {len(pairs) * len(configs) - n_todo} cells reused, {n_todo} to compute", file=sys.stderr)
     with tqdm(total=n_todo, desc=suite_name, unit="cell", file=sys.stderr, disable=not n_todo) as bar:
         if jobs > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            with process_pool(jobs) as pool:
                 futures = [pool.submit(_run_pair, t) for t in tasks]
                 for future in as_completed(futures):
                     for cell in future.result():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ from tqdm import tqdm
 
 from bench.errors import UserError
 from bench.io import list_images, read_image
+from bench.pool import process_pool
 
 
 def _pairs(a_dir: Path, b_dir: Path, f_dir: Path) -> list[tuple[str, Path, Path, Path]]:
@@ -68,7 +68,7 @@ def evaluate_folders(a_dir, b_dir, f_dir, names=None, convention: str = "default
                  for s, a, b, f in _pairs(Path(a_dir), Path(b_dir), Path(f_dir))]
     bar = dict(total=len(jobs_list), desc="metrics", unit="img", file=sys.stderr)
     if jobs > 1 and len(jobs_list) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with process_pool(jobs) as pool:
             rows = list(tqdm(pool.map(_score, jobs_list), **bar))
     else:
         rows = [_score(j) for j in tqdm(jobs_list, **bar)]

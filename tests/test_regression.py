@@ -25,7 +25,7 @@ def test_compare_flags_missing_and_new_cells():
 @pytest.fixture(scope="module")
 def quick_scores(harvard_dir):
     """The quick suite run once (what ``python -m bench regress --suite quick`` runs) for both tests below."""
-    return suite_scores("quick", data_root=harvard_dir.parent)
+    return suite_scores("quick", data_root=harvard_dir.parent, jobs=2)  # two jobs: workers in a torch-used session
 
 
 def test_quick_suite_matches_committed_baseline(quick_scores, capsys):

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 
 from methods.mst import INPUT_SCALE, NSCT_LEVELS, parse_levels, fuse_on_input_scale
-from methods.pcnn import neighbour_counts
+from methods.pcnn import from_padded_grid, neighbour_counts, to_padded_grid
 from methods.registry import register_method, worker_threads
 from methods.transforms.nsct import nsct_decompose_levels, nsct_reconstruct_levels
 
@@ -81,14 +81,8 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
     row = w + 2                                        # padded row: neighbours at +-1 and +-row
     size = n * (h + 2) * row
     first, stop = row + 1, size - row - 1              # flat span holding every interior neuron
-
-    def on_grid(x: np.ndarray, dtype) -> np.ndarray:
-        grid = np.zeros(size, dtype=dtype)
-        grid.reshape(n, h + 2, row)[:, 1:-1, 1:-1] = x.reshape(n, h, w)
-        return grid
-
-    s = on_grid(stimulus, np.float32)[first:stop]
-    b = on_grid(beta, np.float32)[first:stop]
+    s = to_padded_grid(stimulus.reshape(n, h, w), np.float32)[first:stop]
+    b = to_padded_grid(beta.reshape(n, h, w), np.float32)[first:stop]
     decay = np.float32(np.exp(-alpha_theta))
     diagonal = np.float32(LINK_WEIGHTS[0, 0])
     v_theta = np.float32(v_theta)
@@ -120,7 +114,7 @@ def rpcnn_fire_counts(stimulus: np.ndarray, beta: np.ndarray, *, iterations: int
         theta += as_float
     grid = np.zeros(size, dtype=np.float64)
     grid[first:stop] = counts
-    return grid.reshape(n, h + 2, row)[:, 1:-1, 1:-1].reshape(image_shape)
+    return from_padded_grid(grid, n, h, w).reshape(image_shape)
 
 
 # Coefficient pairs (six networks) run as one stack per task. With two threads, one pair a task lost

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import UserError
-from methods.pcnn import neighbour_counts
+from methods.pcnn import from_padded_grid, neighbour_counts, to_padded_grid
 from methods.registry import register_method, worker_threads
 from methods.transforms.nsst import nsst_dec2, nsst_rec2
 
@@ -187,9 +187,7 @@ def _papcnn_run(feed, decay_f, decay_e, lam, v_e, iterations):
     length = n * size
     decay_f, decay_e, lam, v_e = (np.asarray(v, dtype=np.float32)[:, None] for v in (decay_f, decay_e, lam, v_e))
     half_lam = np.float32(0.5) * lam
-    feed_pad = np.zeros((n, h + 2, row), dtype=np.float32)
-    feed_pad[:, 1:-1, 1:-1] = feed
-    feed = feed_pad.reshape(n, size)
+    feed = to_padded_grid(feed, np.float32).reshape(n, size)
     u = np.zeros_like(feed)
     e = np.ones_like(feed)
     drive = np.empty_like(feed)
@@ -226,7 +224,7 @@ def _papcnn_run(feed, decay_f, decay_e, lam, v_e, iterations):
             threshold_step *= v_e
             e += threshold_step
             count += fired
-    return count.reshape(n, h + 2, row)[:, 1:-1, 1:-1]
+    return from_padded_grid(count, n, h, w)
 
 
 def fuse_lowpass(low_a: np.ndarray, low_b: np.ndarray) -> np.ndarray:

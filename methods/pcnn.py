@@ -1,4 +1,4 @@
-"""The neighbour sums shared by the two PCNN fusion methods (NSCT-PCNN, NSST-PAPCNN).
+"""The padded grid and neighbour sums shared by the two PCNN fusion methods (NSCT-PCNN, NSST-PAPCNN).
 
 Both networks keep their spikes on a flat int8 grid: the images of a stack, each padded by one zero
 pixel on every side, flattened one after another. A neighbour is then a fixed flat offset (+-1 along
@@ -26,3 +26,17 @@ def neighbour_counts(spikes: np.ndarray, row: int, vertical: np.ndarray, n4: np.
     np.add(vertical[first - 1:stop - 1], vertical[first + 1:stop + 1], out=nd)
     np.add(spikes[first - 1:stop - 1], spikes[first + 1:stop + 1], out=n4)
     n4 += vertical[first:stop]
+
+
+def to_padded_grid(images: np.ndarray, dtype) -> np.ndarray:
+    """A stack (N, H, W) of images on the flat padded grid: each image inside a one-pixel zero border,
+    the N padded images one after another, flattened (length N (H + 2) (W + 2), rows of W + 2)."""
+    n, h, w = images.shape
+    grid = np.zeros((n, h + 2, w + 2), dtype=dtype)
+    grid[:, 1:-1, 1:-1] = images
+    return grid.reshape(-1)
+
+
+def from_padded_grid(grid: np.ndarray, n: int, h: int, w: int) -> np.ndarray:
+    """The (N, H, W) interior of a flat padded grid (a view; see :func:`to_padded_grid`)."""
+    return grid.reshape(n, h + 2, w + 2)[:, 1:-1, 1:-1]

@@ -1,15 +1,22 @@
 """NSCT + RPCNN fusion (Das & Kundu 2013): PCNN building blocks and fusion properties."""
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, uniform_filter
 
 import methods
-from methods.nsct_pcnn import (LINK_WEIGHTS, fuzzy_linking_strength, modified_spatial_frequency, pcnn_select,
+from methods.nsct_pcnn import (LINK_WEIGHTS, box_mean, fuzzy_linking_strength, modified_spatial_frequency, pcnn_select,
                                pcnn_select_group, rpcnn_fire_counts)
 
 
 def smooth(seed, shape=(64, 64)):
     return gaussian_filter(np.random.default_rng(seed).random(shape), 2).astype(np.float32)
+
+
+@pytest.mark.parametrize("window", [3, 5])
+def test_box_mean_is_scipys_uniform_filter_with_replicated_edges(window):
+    x = np.random.default_rng(window).standard_normal((23, 31)) * 100
+    np.testing.assert_allclose(box_mean(x, window), uniform_filter(x, window, mode="nearest"), rtol=0, atol=1e-12)
+    assert (box_mean(np.abs(x) * 1e-300, window) >= 0).all()
 
 
 def test_msf_is_zero_on_constants_and_grows_with_activity():

@@ -314,15 +314,16 @@ def nsct_reconstruct_levels(levels, dfilt: str = "vk", pfilt: str = "pyrexc") ->
     """:func:`nsct_reconstruct` from what :func:`nsct_decompose_levels` yields: each pyramid level's list
     of directional sub-bands, FINEST first, then the low-pass array. Each level's directional filter
     bank is inverted as soon as the level arrives (``levels`` may be a generator still being
-    produced); the pyramid is inverted at the end, coarse to fine, exactly as ``nsctrec``."""
+    produced), and so is its band-pass synthesis filter; the low-pass chain of the pyramid runs at the
+    end, coarse to fine, with the same sums as ``nsctrec``."""
     _, _, g0, g1 = pyramid_filters(pfilt)
     filters = directional_filters(dfilt, "r")
-    highs, cur = [], None
+    highs, cur = [], None                   # highs[j]: level j's band-pass, synthesis-filtered
     for item in levels:
         if isinstance(item, np.ndarray):   # the low-pass comes last
             cur = item
         else:
-            highs.append(nsdfb_reconstruct(item, filters))
+            highs.append(atrous_filter(nsdfb_reconstruct(item, filters), g1, len(highs)))
     for level in range(len(highs) - 1, -1, -1):
-        cur = atrous_filter(cur, g0, level) + atrous_filter(highs[level], g1, level)
+        cur = atrous_filter(cur, g0, level) + highs[level]
     return cur

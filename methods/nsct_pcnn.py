@@ -25,8 +25,9 @@ from methods.transforms.nsct import nsct_decompose_levels, nsct_reconstruct_leve
 LINK_WEIGHTS = np.array([[0.7071, 1.0, 0.7071], [1.0, 0.0, 1.0], [0.7071, 1.0, 0.7071]])
 
 
-def box_mean(x: np.ndarray, window: int = 3) -> np.ndarray:
-    """Mean of each ``window`` x ``window`` neighbourhood, edges replicated (scipy's ``mode="nearest"``).
+def box_mean_nearest(x: np.ndarray, window: int = 3) -> np.ndarray:
+    """Mean of each ``window`` x ``window`` neighbourhood, edges replicated (scipy's ``mode="nearest"``;
+    GFF's ``box_mean`` instead averages over the part of the window inside the image).
 
     Summed directly, ``window`` shifted slices per axis: about 4x faster than scipy's
     ``uniform_filter`` on a 256x256 float64 image (its running sum is a sequential loop along each
@@ -57,7 +58,7 @@ def modified_spatial_frequency(c: np.ndarray, window: int = 3) -> np.ndarray:
     activity = (core - pad[1:-1, :-2]) ** 2
     activity += (core - pad[:-2, 1:-1]) ** 2
     activity += 0.5 * ((core - pad[:-2, :-2]) ** 2 + (core - pad[:-2, 2:]) ** 2)
-    return np.sqrt(box_mean(activity, window))
+    return np.sqrt(box_mean_nearest(activity, window))
 
 
 def fuzzy_linking_strength(c: np.ndarray, window: int = 3) -> np.ndarray:
@@ -66,8 +67,8 @@ def fuzzy_linking_strength(c: np.ndarray, window: int = 3) -> np.ndarray:
     m, s: local mean and standard deviation (``window``^2). A coefficient typical of its
     neighbourhood links strongly (beta -> 1); an outlier (an edge or a feature) links weakly.
     """
-    m = box_mean(c, window)
-    var = np.maximum(box_mean(c * c, window) - m * m, 0.0)
+    m = box_mean_nearest(c, window)
+    var = np.maximum(box_mean_nearest(c * c, window) - m * m, 0.0)
     deviation = c - m
     return np.exp(-(deviation * deviation) / (2 * var + 1e-12))
 
@@ -177,9 +178,10 @@ def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarra
     """NSCT of both sources, RPCNN selection of every sub-band pair, inverse NSCT.
 
     This thread decomposes A and B level by level, finest first, and hands each level's pairs (in
-    tasks of ``PAIRS_PER_TASK``, single pairs for the two coarsest) to a pool of :func:`methods.registry.worker_threads` threads as soon as
-    they exist, so the RPCNNs of the fine levels run while the coarse ones are being decomposed; it
-    then inverts each level's directional filter bank as soon as that level's selections are done.
+    tasks of ``PAIRS_PER_TASK``, single pairs for the two coarsest) to a pool of
+    :func:`methods.registry.worker_threads` threads as soon as they exist, so the RPCNNs of the fine
+    levels run while the coarse ones are being decomposed; it then inverts each level's directional
+    filter bank as soon as that level's selections are done.
     With one thread the tasks run in turn. Either way every result is the same, bit for bit.
     """
     workers, n_levels = worker_threads(), len(levels)

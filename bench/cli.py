@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from bench.errors import UserError, metric_warnings_as_lines, report_user_error
+from bench.errors import UserError, first_few, metric_warnings_as_lines, report_user_error
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -83,7 +83,7 @@ def cmd_metrics(args) -> int:
             print(table.to_csv(), end="")
         if failures:  # what was scored is written above; the run still fails, naming what was not
             raise UserError(f"{len(failures)} of {len(table) + len(failures)} image(s) not scored: "
-                            + "; ".join(failures[:3]) + (" ..." if len(failures) > 3 else ""))
+                            + first_few(failures, 3, "; "))
         return 0
     if not (args.A and args.B and args.F):
         raise UserError("give three images A B F, or --a DIR --b DIR --f DIR")

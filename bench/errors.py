@@ -10,6 +10,11 @@ class UserError(Exception):
     """Bad input, a missing path or an unknown name: one line that says what and where."""
 
 
+def first_few(names: list[str], k: int = 5, sep: str = ", ") -> str:
+    """The first ``k`` of ``names`` for a one-line message, `` ...`` when there are more."""
+    return sep.join(names[:k]) + (" ..." if len(names) > k else "")
+
+
 def report_user_error(exc: UserError) -> int:
     """Print ``exc`` as the one ``error: ...`` line on stderr; returns the exit status, 2 (every entry point)."""
     print(f"error: {exc}", file=sys.stderr)

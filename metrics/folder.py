@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from bench.errors import UserError
+from bench.errors import UserError, first_few
 from bench.io import list_images, read_image
 from bench.pool import process_pool
 
@@ -24,16 +24,12 @@ def _pairs(a_dir: Path, b_dir: Path, f_dir: Path) -> list[tuple[str, Path, Path,
     unpaired = sorted(s for s in f_imgs if s not in a_imgs or s not in b_imgs)
     if unpaired:
         raise UserError(f"{len(unpaired)} fused image(s) in {f_dir} lack a source in {a_dir} or {b_dir}: "
-                        f"{_first_few(unpaired)}")
+                        f"{first_few(unpaired)}")
     not_fused = sorted(s for s in a_imgs if s in b_imgs and s not in f_imgs)
     if not_fused:
         print(f"note: {len(not_fused)} source pair(s) have no fused image in {f_dir} and are not scored: "
-              f"{_first_few(not_fused)}", file=sys.stderr)
+              f"{first_few(not_fused)}", file=sys.stderr)
     return [(s, a_imgs[s], b_imgs[s], f_imgs[s]) for s in sorted(f_imgs)]
-
-
-def _first_few(names: list[str], k: int = 5) -> str:
-    return ", ".join(names[:k]) + (" ..." if len(names) > k else "")
 
 
 def _score(job):

@@ -181,7 +181,7 @@ def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarra
     tasks of ``PAIRS_PER_TASK``, single pairs for the two coarsest) to a pool of
     :func:`methods.registry.worker_threads` threads as soon as they exist, so the RPCNNs of the fine
     levels run while the coarse ones are being decomposed; it then inverts each level's directional
-    filter bank as soon as that level's selections are done.
+    filter bank (and applies its pyramid synthesis filter) as soon as that level's selections are done.
     With one thread the tasks run in turn. Either way every result is the same, bit for bit.
     """
     workers, n_levels = worker_threads(), len(levels)

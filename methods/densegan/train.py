@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import gc
 import json
 import math
 import os
@@ -224,6 +225,7 @@ def _fit(config: dict, out_dir: Path, resume: bool):
     if device.type == "cuda":
         torch.cuda.set_device(device)
     out_dir = Path(out_dir)
+    g_model = d_model = None
     try:
         torch.manual_seed(int(tc["seed"]))
         gen_cfg = GeneratorConfig.from_dict(config["model"])
@@ -365,6 +367,12 @@ def _fit(config: dict, out_dir: Path, resume: bool):
         torch.set_num_threads(saved_threads)
         torch.use_deterministic_algorithms(saved_deterministic[0], warn_only=saved_deterministic[1])
         if own_group:
+            # Free DDP's reducers while the group is still registered. A reducer holds the group in C++;
+            # were its dealloc to drop the last reference, Gloo's destructor would join its worker thread
+            # with the GIL held while that thread waits for the GIL to free its last (barrier) work:
+            # a deadlock, seen once at the end of test_two_process_ddp_step in the full test run.
+            g_model = d_model = None
+            gc.collect()
             dist.destroy_process_group()
 
 

@@ -4,9 +4,10 @@ Prints, per metric, our median milliseconds per 256x256 triple (over the referen
 ../shared/reference/metrics, or a synthetic triple when that folder is absent), the reference
 implementation's median seconds per triple from timing.csv (CDDFuse where it has the metric, else the
 fastest other suite), and the speed-up; then ``metrics.compute`` per triple on the whole suite, on the
-suite without the three FMI variants and on the 12 Evaluator.py metrics. Runs on one thread (OMP_NUM_THREADS=1 is set before numpy loads).
-``--clock cpu`` (default) times with the process CPU clock, which on a shared machine is far less
-disturbed by other processes than the wall clock (``--clock wall``); on an idle machine they agree.
+suite without the three FMI variants and on the 12 Evaluator.py metrics. Runs on one thread
+(OMP_NUM_THREADS=1 is set before numpy loads). ``--clock cpu`` (default) times with the process CPU
+clock, which on a shared machine is far less disturbed by other processes than the wall clock (``--clock
+wall``); on an idle machine they agree.
 """
 import os
 

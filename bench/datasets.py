@@ -166,7 +166,7 @@ def _folder_dataset(name, spec, folder: Path) -> Dataset:
                 named[stem] = paths
         if scheme == "casewise":
             keep = casewise_split(named, split["part"], float(split.get("test_fraction", 0.2)),
-                                  int(split.get("seed", 0)))
+                                  int(split.get("seed", 0)), float(split.get("val_fraction", 0.0)))
             named = {k: v for k, v in named.items() if k in keep}
         return [Pair(name, stem, lambda pa=pa, pb=pb: (read_image(pa), read_image(pb)), (str(pa), str(pb)))
                 for stem, (pa, pb) in sorted(named.items())]
@@ -196,15 +196,27 @@ def case_of(stem: str) -> str:
     return stem[:-3] if len(stem) > 3 and stem[-3:].isdigit() else stem
 
 
-def casewise_split(stems, part: str, test_fraction: float, seed: int) -> set[str]:
-    """The stems of one part ('train' or 'test') of a split that keeps every case in one part only.
+def casewise_split(stems, part: str, test_fraction: float, seed: int, val_fraction: float = 0.0) -> set[str]:
+    """The stems of one part ('train', 'val' or 'test') of a split that keeps every case in one part only.
 
-    Cases are shuffled with ``seed`` and the first ceil(test_fraction * n_cases) go to test.
+    Cases are shuffled with ``seed``; the first ceil(test_fraction * n_cases) go to test, the next
+    ceil(val_fraction * n_cases) (at least one when ``val_fraction`` > 0) to val, the rest to train. The test
+    part does not depend on ``val_fraction``, so a validation part is carved out of the train pool only; every
+    dataset of one split must name the same ``test_fraction``, ``val_fraction`` and ``seed``.
     """
-    if part not in ("train", "test"):
-        raise UserError(f"case-wise split part must be 'train' or 'test', got {part!r}")
+    if part not in ("train", "val", "test"):
+        raise UserError(f"case-wise split part must be 'train', 'val' or 'test', got {part!r}")
+    if part == "val" and not val_fraction > 0:
+        raise UserError("case-wise split part 'val' needs val_fraction > 0")
     cases = sorted({case_of(s) for s in stems})
     order = np.random.default_rng(seed).permutation(len(cases))
     n_test = max(1, math.ceil(test_fraction * len(cases))) if len(cases) > 1 else 0
-    test_cases = {cases[i] for i in order[:n_test]}
-    return {s for s in stems if (case_of(s) in test_cases) == (part == "test")}
+    n_val = max(1, math.ceil(val_fraction * len(cases))) if val_fraction > 0 else 0
+    if val_fraction > 0 and n_test + n_val >= len(cases):
+        raise UserError(f"case-wise split: {len(cases)} case(s) cannot give {n_test} test, {n_val} val and at "
+                        f"least one train case")
+    ranked = [cases[i] for i in order]
+    part_cases = {"test": ranked[:n_test], "val": ranked[n_test:n_test + n_val],
+                  "train": ranked[n_test + n_val:]}[part]
+    keep = set(part_cases)
+    return {s for s in stems if case_of(s) in keep}

@@ -100,14 +100,9 @@ def fuse_with_generator(a: np.ndarray, b: np.ndarray, weights: str | Path, fusio
     """F = G(A, B) for grey float32 (H, W) sources in [0, 1]; returns float32 (H, W) in [0, 1].
 
     ``fusion_rule`` None keeps the rule stored with the weights (a learned RFN block stays in place)."""
-    import torch
+    from methods.densegan.inference import fuse_arrays
 
-    generator = cached_generator(weights, fusion_rule, device)
-    with torch.inference_mode():
-        ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
-                  .to(device, memory_format=torch.channels_last) for x in (a, b))
-        fused = generator(ta, tb)[0, 0].cpu().numpy()
-    return np.clip(fused, 0.0, 1.0).astype(np.float32)
+    return fuse_arrays(cached_generator(weights, fusion_rule, device), a, b)
 
 
 @lru_cache(maxsize=32)

@@ -105,6 +105,16 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_campaign(args) -> int:
+    from bench.campaign import run_campaign
+
+    rows = run_campaign(args.file, jobs=args.jobs, only=_csv_list(args.only), status_only=args.status,
+                        nice=args.nice)
+    finished = sum(r["status"] == "finished" for r in rows)
+    print(f"campaign {args.file}: {finished}/{len(rows)} runs finished (table: campaign.md in its out folder)")
+    return 0
+
+
 def cmd_list(args) -> int:
     from bench.datasets import Registry
 
@@ -189,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     from methods.densegan.arguments import add_train_arguments
     add_train_arguments(trn)
     trn.set_defaults(func=cmd_train)
+
+    cmp = sub.add_parser("campaign", help="train a campaign file's (method, seed) runs; resumable, parallel")
+    cmp.add_argument("file", help="campaign YAML, e.g. methods/configs/campaign-harvard.yaml")
+    cmp.add_argument("--jobs", type=int, default=1, help="runs trained at once (one torch thread each)")
+    cmp.add_argument("--only", help="comma-separated run names (<method>-s<seed>)")
+    cmp.add_argument("--status", action="store_true", help="write and print nothing but the campaign table")
+    cmp.add_argument("--nice", type=int, default=0, help="niceness added to each training process")
+    cmp.set_defaults(func=cmd_campaign)
 
     lst = sub.add_parser("list", help="list suites, datasets, methods and metrics")
     lst.add_argument("what", nargs="?", choices=["suites", "datasets", "methods", "metrics"])

@@ -2,6 +2,7 @@
 
     python -m bench campaign methods/configs/campaign-harvard.yaml [--jobs 2] [--only densegan-s0,...]
     python -m bench campaign FILE --status          # the table only, trains nothing
+    python -m bench campaign FILE --out DIR         # another output folder than the file's `out`
 
 A campaign file names an output folder, a profile and the runs::
 
@@ -66,8 +67,8 @@ class CampaignRun:
         return cmd + (["--resume"] if resume else [])
 
 
-def read_campaign(path: str | Path) -> tuple[Path, list[CampaignRun]]:
-    """The campaign's output folder and its runs, in file order (one per method and seed)."""
+def read_campaign(path: str | Path, out: str | Path | None = None) -> tuple[Path, list[CampaignRun]]:
+    """The campaign's output folder (``out`` overrides the file's) and its runs, in file order."""
     path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text())
@@ -77,7 +78,7 @@ def read_campaign(path: str | Path) -> tuple[Path, list[CampaignRun]]:
         raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec.get("out"):
         raise UserError(f"{path}: a campaign file needs `out:` and a list `runs:`")
-    out = Path(spec["out"])
+    out = Path(out or spec["out"])
     runs, names = [], set()
     for i, entry in enumerate(spec["runs"], 1):
         if not isinstance(entry, dict) or "method" not in entry:
@@ -172,9 +173,9 @@ def _end_with_parent() -> None:
 
 
 def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None, status_only: bool = False,
-                 nice: int = 0, poll_seconds: float = 5.0) -> list[dict]:
+                 nice: int = 0, poll_seconds: float = 5.0, out: str | Path | None = None) -> list[dict]:
     """Train every unfinished run of the campaign file (``jobs`` at a time); returns the campaign table."""
-    out, runs = read_campaign(path)
+    out, runs = read_campaign(path, out)
     if only:
         unknown = sorted(set(only) - {r.name for r in runs})
         if unknown:

@@ -109,7 +109,7 @@ def cmd_campaign(args) -> int:
     from bench.campaign import run_campaign
 
     rows = run_campaign(args.file, jobs=args.jobs, only=_csv_list(args.only), status_only=args.status,
-                        nice=args.nice)
+                        nice=args.nice, out=args.out)
     finished = sum(r["status"] == "finished" for r in rows)
     print(f"campaign {args.file}: {finished}/{len(rows)} runs finished (table: campaign.md in its out folder)")
     return 0
@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--only", help="comma-separated run names (<method>-s<seed>)")
     cmp.add_argument("--status", action="store_true", help="write and print nothing but the campaign table")
     cmp.add_argument("--nice", type=int, default=0, help="niceness added to each training process")
+    cmp.add_argument("--out", help="output folder (default: the campaign file's `out`)")
     cmp.set_defaults(func=cmd_campaign)
 
     lst = sub.add_parser("list", help="list suites, datasets, methods and metrics")

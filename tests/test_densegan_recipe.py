@@ -122,6 +122,21 @@ def test_salience_target_is_a_config_choice():
     assert len({round(v, 6) for v in terms.values()}) == 3
 
 
+def test_patches_per_pair_draws_distinct_patches_of_each_pair():
+    from methods.densegan.data import FusionPairs
+    data = FusionPairs({"synthetic": {"pairs": 3, "size": 32}, "patch_size": 8, "patches_per_pair": 4}, seed=0)
+    assert len(data) == 12
+    full = data.sources(1)
+    patches = [data[i][0][0].numpy() for i in (1, 4, 7, 10)]           # the four draws of pair 1
+    assert len({p.tobytes() for p in patches}) == 4
+    for p in patches:       # each is a (possibly flipped) window of pair 1's source A
+        windows = np.lib.stride_tricks.sliding_window_view(full[0], (8, 8)).reshape(-1, 8, 8)
+        assert any(np.array_equal(w, p) or np.array_equal(w[:, ::-1], p) or np.array_equal(w[::-1], p)
+                   or np.array_equal(w[::-1, ::-1], p) for w in windows)
+    with pytest.raises(UserError, match="patches_per_pair"):
+        FusionPairs({"synthetic": {"pairs": 3, "size": 32}, "patches_per_pair": 0})
+
+
 # ----------------------------------------------------------------------------------------- EMA, schedule
 
 def test_ema_update_and_warm_up():

@@ -40,6 +40,12 @@ class FusionPairs(Dataset):
         self.rot90 = bool(cfg.get("rot90", False))
         self.seed = seed
         self.epoch = 0
+        # random patches drawn per pair and epoch: with 64-px patches of 256-px slices one patch per pair
+        # would make an epoch a few dozen steps; `patches_per_pair` makes an epoch N such draws per pair
+        per_pair = cfg.get("patches_per_pair")
+        self.patches_per_pair = 1 if per_pair is None else int(per_pair)
+        if self.patches_per_pair < 1:
+            raise UserError(f"training config: data.patches_per_pair must be at least 1, got {self.patches_per_pair}")
         self.cache: dict[int, np.ndarray] | None = {} if cfg.get("cache", True) else None
         self.items: list = []          # (loader, detail) with loader() -> (a, b)
         if cfg.get("synthetic"):
@@ -63,10 +69,10 @@ class FusionPairs(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) * self.patches_per_pair
 
     def __getitem__(self, index: int):
-        stack = self.sources(index)
+        stack = self.sources(index % len(self.items))
         rng = np.random.default_rng((self.seed, self.epoch, index))
         if self.patch:
             h, w = stack.shape[1:]
@@ -82,7 +88,7 @@ class FusionPairs(Dataset):
         if self.rot90:
             stack = np.rot90(stack, k=int(rng.integers(0, 4)), axes=(1, 2))
         t = torch.from_numpy(np.ascontiguousarray(stack)).unsqueeze(1)      # (2, 1, P, P)
-        return t[0], t[1], t[1] if self.items[index][1] == "b" else t[0]
+        return t[0], t[1], t[1] if self.items[index % len(self.items)][1] == "b" else t[0]
 
     def sources(self, index: int) -> np.ndarray:
         """(2, H, W) float32: the luma of pair ``index``'s two sources, decoded once when caching."""

@@ -428,7 +428,9 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[dict, list[dict]]:
     rows: list[dict] = []
     t0 = time.perf_counter()
     from tqdm import tqdm
-    bar = tqdm(zip(range(run.steps_per_epoch), run.loader), total=run.steps_per_epoch, disable=run.rank != 0,
+    # a bar on a terminal only: in a log file (campaigns, CI) the per-epoch summary line says the same
+    bar = tqdm(zip(range(run.steps_per_epoch), run.loader), total=run.steps_per_epoch,
+               disable=run.rank != 0 or not sys.stderr.isatty(),
                desc=f"{cfg.get('method', 'densegan')} epoch {epoch}/{tc['epochs']}", leave=False, dynamic_ncols=True)
     for _, (a, b, detail) in bar:
         factor = learning_rate_factor(cfg["optim"], run.step, run.total_steps)

@@ -285,3 +285,31 @@ def test_campaign_file_errors(tmp_path):
         read_campaign(bad)
     with pytest.raises(UserError, match="not found"):
         read_campaign(tmp_path / "none.yaml")
+
+
+# ----------------------------------------------------------------------------------------- targets table
+
+def test_target_table_counts_wins_beyond_the_seed_spread():
+    from bench.gan_targets import HEADLINE, targets
+
+    rows = []
+
+    def add(method, value, **over):
+        rows.append({"dataset": "d", "method": method, "pair": "p", **{m: value for m in HEADLINE}, **over})
+
+    for seed, jitter in enumerate((-0.01, 0.0, 0.01)):
+        add(f"densegan-s{seed}", 0.60 + jitter)
+        # the ablation is 0.05 worse on six metrics (beyond the +-0.01 spread) and 0.005 worse on two (within)
+        add(f"densegan-nodense-s{seed}", 0.55 + jitter, EN=0.595 + jitter, SD=0.595 + jitter)
+    add("densegan", 0.61)
+    add("average", 0.50, VIF=0.70)                  # average wins VIF
+    add("max", 0.50)
+    add("densegan-plus", 0.62, MI=0.1)              # loses MI to densegan: 7 of 8
+    add("csmca", 0.50, Qabf=0.9)
+    table = {(r["target"][0], r["rival"]): r for r in targets(pd.DataFrame(rows))}
+    assert table[("1", "average")]["won"] == 1 and not table[("1", "average")]["pass"]
+    assert table[("1", "max")]["pass"]
+    ablation = table[("2", "densegan-nodense")]
+    assert ablation["won"] == 6 and ablation["pass"] and "EN" not in ablation["detail"]
+    assert table[("3", "densegan")]["won"] == 7 and table[("3", "densegan")]["pass"]
+    assert table[("3", "csmca")]["detail"] == "VIF" and not table[("3", "csmca")]["pass"]

@@ -48,6 +48,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -601,6 +602,123 @@ def fuse_volume_files(path_a, path_b, output, method: str, *, params: dict | Non
     if kind == "nifti":
         return write_nifti(output, fused, a, description=description, metadata=metadata, overwrite=force)
     return write_dicom_series(output, fused, a, description=f"fused {method}", metadata=metadata)
+
+
+# --- datasets of volumes (``kind: volumes`` in datasets.yaml) --------------------------------------------------
+
+BRATS_NAMES = (("t1ce", "t1c"), ("t2", "t2w"))      # BraTS 2018-2021 and BraTS 2023 file names
+DEFAULT_SLICES = {"axis": "axial", "step": 4, "min_area_fraction": 0.5}
+
+
+def case_volumes(case_dir: Path, names=BRATS_NAMES, labels=("A", "B")) -> tuple[Path, Path]:
+    """The two volumes of a BraTS-style case: ``<case>_<name>.nii.gz`` or ``<case>-<name>.nii.gz`` (or .nii)."""
+    case = case_dir.name
+    found = []
+    for options, label in zip(names, labels):
+        hits = [case_dir / f"{case}{sep}{option}{ext}" for option in options for sep in "_-" for ext in NIFTI_SUFFIXES]
+        hits = [h for h in hits if h.is_file()]
+        if not hits:
+            raise UserError(f"{case_dir}: case {case} has no {label} volume (expected {case}_{options[0]}.nii.gz "
+                            f"or {case}-{options[-1]}.nii.gz)")
+        found.append(hits[0])
+    return found[0], found[1]
+
+
+def _stat_key(path: str) -> tuple[str, int, int]:
+    stat = os.stat(path)
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=1)       # slices of one case are fused one after the other: keep that case
+def _load_case(key_a, key_b, norms) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Both volumes normalised, and the head-mask area of source A per slice along each axis."""
+    a, b = read_volume(key_a[0]), read_volume(key_b[0])
+    check_same_grid(a, b)
+    mask = head_mask(a.data)
+    areas = [mask.sum(axis=tuple(i for i in range(3) if i != axis)) for axis in range(3)]
+    del mask
+    na, nb = normalise(a, norms[0])[0], normalise(b, norms[1])[0]
+    return na, nb, areas
+
+
+@lru_cache(maxsize=None)
+def _case_slices(key_a, key_b, norms, axis: int, step: int, min_area_fraction: float) -> tuple[list[int], str]:
+    """Selected slice indices of a case, and what determines its slices (file hashes, code, options)."""
+    import hashlib
+
+    areas = _load_case(key_a, key_b, norms)[2][axis]
+    keep = np.flatnonzero(areas >= min_area_fraction * areas.max()) if areas.max() > 0 else np.array([], int)
+    digest = hashlib.sha1(Path(__file__).read_bytes())
+    for key in (key_a, key_b):
+        digest.update(Path(key[0]).read_bytes())
+    return [int(k) for k in keep[::step]], f"volumes {digest.hexdigest()[:16]} norms={norms} axis={axis}"
+
+
+def volume_dataset(name: str, spec: dict, folder: Path, fields: dict):
+    """A ``kind: volumes`` dataset: one pair per selected slice of every case folder under ``folder``.
+
+    ``files``: the file-name endings of the two sources (default ``[[t1ce, t1c], [t2, t2w]]``).
+    ``slices``: ``axis`` (axial), ``step`` (4) and ``min_area_fraction`` (0.5): along ``axis``, the slices
+    whose head-mask area in source A is at least that fraction of the case's largest, then every
+    ``step``-th of them from the first. ``normalisation``: one mode per source (``auto``).
+    ``split``: ``{scheme: all}`` or ``{scheme: casewise, part, test_fraction, seed}`` over case folders.
+    A pair is named ``<case>_<a|c|s><slice index>``; its ``case`` is the case folder's name.
+    """
+    from bench.datasets import Dataset, Pair, casewise_split
+
+    names = tuple(tuple(n) for n in spec.get("files", BRATS_NAMES))
+    slices = {**DEFAULT_SLICES, **(spec.get("slices") or {})}
+    if slices["axis"] not in AXES:
+        raise UserError(f"dataset {name!r}: slices.axis {slices['axis']!r} is not one of {', '.join(AXES)}")
+    axis, step, fraction = AXES[slices["axis"]], int(slices["step"]), float(slices["min_area_fraction"])
+    norms = tuple(spec.get("normalisation", ("auto", "auto")))
+    split = spec.get("split") or {"scheme": "all"}
+    if split.get("scheme", "all") not in ("all", "casewise"):
+        raise UserError(f"dataset {name!r}: split scheme {split.get('scheme')!r} (volumes: all or casewise)")
+
+    def list_pairs():
+        case_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not case_dirs:
+            raise UserError(f"{folder}: no case folders (expected <case>/<case>_{names[0][0]}.nii.gz and "
+                            f"<case>_{names[1][0]}.nii.gz)")
+        cases = {d.name: case_volumes(d, names, fields["modalities"]) for d in case_dirs}
+        keep = set(cases)
+        if split.get("scheme") == "casewise":
+            keep = casewise_split(cases, split["part"], float(split.get("test_fraction", 0.2)),
+                                  int(split.get("seed", 0)), case=str)
+        pairs = []
+        for case in sorted(keep):
+            key_a, key_b = (_stat_key(str(p)) for p in cases[case])
+            indices, identity = _case_slices(key_a, key_b, norms, axis, step, fraction)
+            pairs += [Pair(name, f"{case}_{slices['axis'][0]}{k:03d}",
+                           partial(_load_slice, key_a, key_b, norms, axis, k), identity=f"{identity} slice={k}",
+                           case=case) for k in indices]
+        return pairs
+    return Dataset(**fields, list_pairs=list_pairs, location=str(folder))
+
+
+def _load_slice(key_a, key_b, norms, axis: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    na, nb, _ = _load_case(key_a, key_b, norms)
+    return display_slice(na, axis, k), display_slice(nb, axis, k)
+
+
+def representative_slices(pairs: list) -> list:
+    """One pair per case for figure grids: the middle one of its selected slices."""
+    by_case: dict[str, list] = {}
+    for pair in pairs:
+        by_case.setdefault(pair.case, []).append(pair)
+    return [slices[len(slices) // 2] for slices in by_case.values()]
+
+
+def case_scores(results, metric_names: list[str]):
+    """Per-case scores: the mean over a case's slices, per dataset, case and configuration (and n slices).
+
+    Metrics are computed on 2-D slices only; none of their 3-D forms (3-D SSIM, volumetric MI) is used.
+    """
+    grouped = results.groupby(["dataset", "case", "config"], sort=False)
+    table = grouped[metric_names + ["seconds"]].mean()
+    table.insert(0, "slices", grouped.size())
+    return table.reset_index()
 
 
 def phantom_volumes(modality_a: str = "MR-T1-Gad", modality_b: str = "MR-T2", *, slices: int = 8, size: int = 64,

@@ -347,3 +347,80 @@ def test_fuse_volume_files_rejects_unknown_parameters_before_reading(tmp_path):
     with pytest.raises(UserError, match="has no parameter 'levels_x'"):
         fuse_volume_files(tmp_path / "missing.nii.gz", tmp_path / "missing.nii.gz", tmp_path / "f.nii.gz", "dwt",
                           params={"levels_x": 2})
+
+
+# --- BraTS-style datasets ------------------------------------------------------------------------------------
+
+def brats_folder(root, phantom, cases=("BraTS20_001", "BraTS20_002", "BraTS-GLI-00003-000")):
+    """Cases of phantom volumes in BraTS 2020 naming (_t1ce, _t2) and BraTS 2023 naming (-t1c, -t2w)."""
+    a, b = phantom
+    for n, case in enumerate(cases):
+        names = ("-t1c", "-t2w") if case.startswith("BraTS-") else ("_t1ce", "_t2")
+        (root / "brats" / case).mkdir(parents=True)
+        for vol, suffix in zip((a, b), names):
+            save_nifti(root / "brats" / case / f"{case}{suffix}.nii.gz", np.roll(vol, n, axis=0), ras_affine())
+    return root
+
+
+def test_brats_folder_becomes_slices_of_cases(tmp_path, phantom):
+    from bench.datasets import Registry
+
+    root = brats_folder(tmp_path, phantom)
+    registry = Registry()
+    assert registry.suite("mrgad_mrt2")["datasets"] == ["brats_mrgad_mrt2"]
+    ds = registry.dataset("brats_mrgad_mrt2", root)
+    assert ds.location == str(root / "brats")
+    pairs = ds.pairs()
+    # 5 head slices between 2 empty ones: the empty ones are below the area threshold, then every 4th: 1 and 5
+    assert [p.name for p in pairs] == [f"{c}_a{k:03d}" for c in ("BraTS-GLI-00003-000", "BraTS20_001",
+                                                                   "BraTS20_002") for k in (1, 5)]
+    assert {p.case for p in pairs} == {"BraTS20_001", "BraTS20_002", "BraTS-GLI-00003-000"}
+    a, b = pairs[-1].load()
+    vol = read_volume(root / "brats" / "BraTS20_002" / "BraTS20_002_t1ce.nii.gz")
+    np.testing.assert_array_equal(a, display_slice(normalise(vol, "mr")[0], 2, 5))
+    assert a.shape == b.shape == (SIZE, SIZE) and a.dtype == np.float32
+    assert len({p.fingerprint() for p in pairs}) == len(pairs)
+    test = registry.dataset("brats_mrgad_mrt2_casewise", root).pairs()
+    assert len({p.case for p in test}) == 1 and len(test) == 2     # ceil(0.2 x 3 cases) = 1 case
+
+
+def test_without_brats_the_suite_falls_back_to_pairs_then_phantom(tmp_path, capsys):
+    from bench.datasets import Registry
+
+    ds = Registry().dataset("brats_mrgad_mrt2", tmp_path)
+    assert ds.name == "phantom_mrgad_mrt2"
+    err = capsys.readouterr().err
+    assert "brats_mrgad_mrt2: no folder" in err and "mrgad_mrt2: no folder" in err
+
+
+def test_case_missing_one_modality(tmp_path, phantom):
+    from bench.datasets import Registry
+
+    root = brats_folder(tmp_path, phantom)
+    (root / "brats" / "BraTS20_002" / "BraTS20_002_t2.nii.gz").unlink()
+    with pytest.raises(UserError, match=r"BraTS20_002: case BraTS20_002 has no MR-T2 volume \(expected "
+                                        r"BraTS20_002_t2.nii.gz or BraTS20_002-t2w.nii.gz\)"):
+        Registry().dataset("brats_mrgad_mrt2", root).pairs()
+
+
+def test_run_scores_per_slice_and_per_case(tmp_path, phantom):
+    import pandas as pd
+    import yaml
+
+    from bench.datasets import Registry
+    from bench.runner import run_suite
+
+    root = brats_folder(tmp_path / "data", phantom, cases=("c1", "c2"))
+    spec = yaml.safe_load(open(Registry().path))
+    spec["suites"] = {"vol": {"datasets": ["brats_mrgad_mrt2"], "methods": ["average", "max"],
+                              "metrics": ["EN", "SSIM"], "reference": "average"}}
+    (tmp_path / "registry.yaml").write_text(yaml.safe_dump(spec))
+    out = run_suite("vol", out=tmp_path / "run", data_root=root, registry=Registry(tmp_path / "registry.yaml"))
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 2 * 2 * 2 and set(results["case"]) == {"c1", "c2"}
+    cases = pd.read_csv(out / "cases.csv")
+    expected = results.groupby(["case", "config"])["SSIM"].mean()
+    got = cases.set_index(["case", "config"])["SSIM"]
+    np.testing.assert_allclose(got.loc[expected.index], expected, rtol=1e-12)
+    assert (cases["slices"] == 2).all()
+    assert "Scores per case" in (out / "index.html").read_text()

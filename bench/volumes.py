@@ -514,7 +514,7 @@ def normalise(volume: Volume, mode: str = "auto") -> tuple[np.ndarray, dict]:
 
 def display_slice(volume: np.ndarray, axis: int, k: int) -> np.ndarray:
     """Slice ``k`` along ``axis`` of a canonical (RAS+) volume, in radiological display orientation."""
-    plane = np.take(volume, k, axis=axis)              # (first, second) remaining axes, both increasing R/A/S
+    plane = volume[(slice(None),) * axis + (k,)]       # a view (np.take would copy the whole volume each time)
     return np.ascontiguousarray(plane[::-1, ::-1].T)   # rows: A or S first; columns: R (or A) first
 
 

@@ -279,7 +279,7 @@ def _single_frame(f: Path, ds) -> dict:
             "thickness": float(getattr(ds, "SpacingBetweenSlices", 0) or getattr(ds, "SliceThickness", 0) or 0)}
 
 
-def _group(ds, groups: str, sequence: str, index: int | None = None):
+def _group(ds, sequence: str, index: int | None = None):
     """An item of a functional group macro: per-frame first, else shared, else None."""
     for name, i in (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0)):
         seq = getattr(ds, name, None)
@@ -292,10 +292,10 @@ def _multiframe_frames(f: Path, ds) -> list[dict]:
     pixels = _pixels(f, ds)
     frames = []
     for i in range(pixels.shape[0]):
-        position = _group(ds, "", "PlanePositionSequence", i)
-        orientation = _group(ds, "", "PlaneOrientationSequence", i)
-        measures = _group(ds, "", "PixelMeasuresSequence", i)
-        transform = _group(ds, "", "PixelValueTransformationSequence", i) or ds
+        position = _group(ds, "PlanePositionSequence", i)
+        orientation = _group(ds, "PlaneOrientationSequence", i)
+        measures = _group(ds, "PixelMeasuresSequence", i)
+        transform = _group(ds, "PixelValueTransformationSequence", i) or ds
         for item, name in ((position, "PlanePositionSequence"), (orientation, "PlaneOrientationSequence"),
                            (measures, "PixelMeasuresSequence")):
             if item is None:

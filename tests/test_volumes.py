@@ -341,6 +341,8 @@ def test_outputs_are_never_overwritten(tmp_path, capsys, phantom):
     nii = save_nifti(tmp_path / "a.nii.gz", a, ras_affine())
     expect_error(capsys, [nii, nii, "-o", tmp_path / "new_series"], "needs a DICOM series as the first source",
                  out=tmp_path / "new_series")
+    expect_error(capsys, [nii, nii, "-o", tmp_path / "f.png"], "written as NIfTI (.nii, .nii.gz) or as a DICOM "
+                 "series", out=tmp_path / "f.png")
 
 
 def test_fuse_volume_files_rejects_unknown_parameters_before_reading(tmp_path):

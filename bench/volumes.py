@@ -172,7 +172,8 @@ def to_original(data: np.ndarray, volume: Volume) -> np.ndarray:
     """``data`` on ``volume``'s canonical axes, put back into the file's own voxel order (a view)."""
     from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
 
-    return apply_orientation(data, ornt_transform(io_orientation(volume.affine), io_orientation(volume.original_affine)))
+    back = ornt_transform(io_orientation(volume.affine), io_orientation(volume.original_affine))
+    return apply_orientation(data, back)
 
 
 def write_nifti(path: str | os.PathLike, data: np.ndarray, like: Volume, *, description: str = "",

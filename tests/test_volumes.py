@@ -426,3 +426,24 @@ def test_run_scores_per_slice_and_per_case(tmp_path, phantom):
     np.testing.assert_allclose(got.loc[expected.index], expected, rtol=1e-12)
     assert (cases["slices"] == 2).all()
     assert "Scores per case" in (out / "index.html").read_text()
+
+
+def test_dicom_series_with_a_gap_or_two_volumes(tmp_path, phantom):
+    a, _ = phantom
+    gap = dicom_series(tmp_path / "gap", a, order=[0, 1, 2, 4, 5, 6])          # slice 3 missing
+    with pytest.raises(UserError, match=r"slices are unevenly spaced \(2 to 4 mm apart\); missing slices\?"):
+        read_volume(gap)
+    twice = dicom_series(tmp_path / "twice", a, order=[0, 1, 2])
+    uid = pydicom.dcmread(next(twice.iterdir())).SeriesInstanceUID
+    other = dicom_series(tmp_path / "t2", a, order=[1], series_uid=uid)      # a second echo of slice 1
+    (other / "file000.dcm").rename(twice / "echo2.dcm")
+    with pytest.raises(UserError, match="lie at the same position; one series holds several volumes"):
+        read_volume(twice)
+
+
+def test_auto_window_is_ct_for_a_ct_series(tmp_path, phantom):
+    a, _ = phantom
+    vol = read_volume(dicom_series(tmp_path / "ct", a - 500.0, modality="CT"))
+    out, record = normalise(vol)
+    assert vol.modality == "CT" and record["kind"] == "ct-brain" and record["window"] == [0.0, 80.0]
+    np.testing.assert_allclose(out, np.clip((a - 500.0) / 80.0, 0, 1), atol=1e-6)

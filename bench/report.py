@@ -159,7 +159,8 @@ def case_html(cases, dataset: str, labels, metric_names) -> str:
     return (f"<h3 id='{dataset}-cases'>Scores per case</h3><table><tr><th>method</th><th>cases</th>{head}</tr>"
             + "".join(body) + "</table><p class='note'>Each case's score is the mean over its selected slices "
             "(<a href='cases.csv'>cases.csv</a>); metrics are 2-D, computed per slice (no 3-D form is used). "
-            "The figure grid shows each case's middle selected slice.</p>")
+            "The figure grid shows each case's middle selected slice. The significance marks above treat slices "
+            "as independent pairs; slices of one case are not, so read them with the per-case spread.</p>")
 
 
 def _p(p):

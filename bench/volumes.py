@@ -631,23 +631,22 @@ def _stat_key(path: str) -> tuple[str, int, int]:
 
 
 @lru_cache(maxsize=1)       # slices of one case are fused one after the other: keep that case
-def _load_case(key_a, key_b, norms) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Both volumes normalised, and the head-mask area of source A per slice along each axis."""
+def _load_case(key_a, key_b, norms) -> tuple[np.ndarray, np.ndarray]:
+    """Both volumes of a case on one grid, normalised."""
     a, b = read_volume(key_a[0]), read_volume(key_b[0])
     check_same_grid(a, b)
-    mask = head_mask(a.data)
-    areas = [mask.sum(axis=tuple(i for i in range(3) if i != axis)) for axis in range(3)]
-    del mask
-    na, nb = normalise(a, norms[0])[0], normalise(b, norms[1])[0]
-    return na, nb, areas
+    return normalise(a, norms[0])[0], normalise(b, norms[1])[0]
 
 
 @lru_cache(maxsize=None)
 def _case_slices(key_a, key_b, norms, axis: int, step: int, min_area_fraction: float) -> tuple[list[int], str]:
-    """Selected slice indices of a case, and what determines its slices (file hashes, code, options)."""
+    """Selected slice indices of a case, and what determines its slices (file hashes, code, options).
+
+    Only source A is read (listing a dataset reads every case once per process; B is read when fused).
+    """
     import hashlib
 
-    areas = _load_case(key_a, key_b, norms)[2][axis]
+    areas = head_mask(read_volume(key_a[0]).data).sum(axis=tuple(i for i in range(3) if i != axis))
     keep = np.flatnonzero(areas >= min_area_fraction * areas.max()) if areas.max() > 0 else np.array([], int)
     digest = hashlib.sha1(Path(__file__).read_bytes())
     for key in (key_a, key_b):
@@ -699,7 +698,7 @@ def volume_dataset(name: str, spec: dict, folder: Path, fields: dict):
 
 
 def _load_slice(key_a, key_b, norms, axis: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    na, nb, _ = _load_case(key_a, key_b, norms)
+    na, nb = _load_case(key_a, key_b, norms)
     return display_slice(na, axis, k), display_slice(nb, axis, k)
 
 

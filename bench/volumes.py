@@ -242,7 +242,8 @@ def read_dicom_series(path: str | os.PathLike) -> Volume:
         named = "; ".join(f"{len(v)} file(s) of {getattr(v[0][1], 'SeriesDescription', '') or uid}"
                           for uid, v in series.items())
         raise UserError(f"{path}: holds {len(series)} DICOM series ({named}); give each series its own folder")
-    multi = [(f, ds) for f, ds in slices if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1]
+    multi = [(f, ds) for f, ds in slices
+             if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1 or "PerFrameFunctionalGroupsSequence" in ds]
     if multi and len(slices) > 1:
         raise UserError(f"{path}: mixes a multi-frame file ({multi[0][0].name}) with other files; "
                         f"give it its own folder")

@@ -69,6 +69,21 @@ def test_display_slice_is_radiological():
     vol[3, 4, 1] = 1.0           # most right (x), most anterior (y)
     img = display_slice(vol, 2, 1)
     assert img.shape == (5, 4) and img[0, 0] == 1.0   # anterior up, patient's right on the image's left
+    vol[:] = 0
+    vol[2, 4, 2] = 1.0           # most anterior, most superior
+    img = display_slice(vol, 0, 2)
+    assert img.shape == (3, 5) and img[0, 0] == 1.0   # sagittal: superior up, anterior on the left
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_sagittal_and_coronal_slices_fuse_the_same_voxels(phantom, axis):
+    from bench.volumes import fuse_volumes
+
+    a, b = (v / 1000.0 for v in phantom)
+    fused, empty = fuse_volumes(a, b, "max", axis=axis)
+    full = [k for k in range(a.shape[axis]) if np.ptp(np.take(a, k, axis)) > 0 and np.ptp(np.take(b, k, axis)) > 0]
+    assert empty == a.shape[axis] - len(full)
+    np.testing.assert_allclose(np.take(fused, full, axis), np.take(np.maximum(a, b), full, axis), atol=1e-6)
 
 
 @pytest.mark.parametrize("layout", ["flipped", "oblique"])

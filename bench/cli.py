@@ -48,6 +48,12 @@ def cmd_fuse(args) -> int:
         if not sep:
             raise UserError(f"--param {item!r}: expected NAME=VALUE")
         params[key] = _parse_value(value)
+    from bench.volumes import fuse_volume_files, is_volume_path
+    if is_volume_path(args.a) or is_volume_path(args.b):  # NIfTI or DICOM: slice-wise, written as a volume
+        fuse_volume_files(args.a, args.b, out, args.method, params=params, axis=args.axis, resample=args.resample,
+                          norm_a=args.norm_a, norm_b=args.norm_b, force=args.force)
+        print(f"wrote {out}")
+        return 0
     fused = methods.fuse(read_image(args.a), read_image(args.b), args.method, **params)
     write_image(out, fused, overwrite=args.force)
     print(f"wrote {out}")
@@ -176,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument("--method", default="dwt")
     fuse.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter (repeatable)")
     fuse.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    # volumes (NIfTI files, DICOM series folders): bench/volumes.py
+    fuse.add_argument("--axis", default="axial", help="volumes: slice axis (axial, coronal, sagittal)")
+    fuse.add_argument("--resample", action="store_true", help="volumes: put B on A's grid when they differ")
+    fuse.add_argument("--norm-a", default="auto", help="volumes: intensity window of A (auto, mr, ct-brain, "
+                      "ct-subdural, ct-soft, ct-bone)")
+    fuse.add_argument("--norm-b", default="auto", help="volumes: intensity window of B (as --norm-a)")
     fuse.set_defaults(func=cmd_fuse)
 
     met = sub.add_parser("metrics", help="metrics of a fused image, or of folders of them")

@@ -34,6 +34,7 @@ class Pair:
     loader: Callable[[], tuple[np.ndarray, np.ndarray]] = field(repr=False, compare=False)
     files: tuple[str, str] | None = None
     identity: str = ""            # for generated pairs: what determines the images
+    case: str = ""                # for slices of volumes: the case (patient) they come from
 
     def fingerprint(self) -> str:
         """A hash of what the pair's images are made from: file contents, or the generator and its inputs."""
@@ -107,20 +108,22 @@ class Registry:
         kind = spec.get("kind")
         if kind == "phantom":
             return _phantom_dataset(name, spec)
-        if kind != "folder":
-            raise UserError(f"{self.path}: dataset {name!r} has kind {kind!r} (expected folder or phantom)")
+        if kind not in ("folder", "volumes"):
+            raise UserError(f"{self.path}: dataset {name!r} has kind {kind!r} (expected folder, volumes or phantom)")
         root, origin = resolve_data_root(data_root)
         folder = root / spec["root"]
         if not folder.is_dir() and spec.get("fallback"):
             if announce:
-                print(f"note: {name}: no folder at {folder}; using the embedded {spec['fallback']} instead",
-                      file=sys.stderr)
-            return self.dataset(spec["fallback"], data_root)
+                print(f"note: {name}: no folder at {folder}; using {spec['fallback']} instead", file=sys.stderr)
+            return self.dataset(spec["fallback"], data_root, announce=announce)
         if not root.is_dir():
             raise UserError(f"data root {root} (from {origin}) does not exist; pass --data-root DIR or set "
                             f"{DATA_ROOT_ENV} to the folder that holds {spec['root'].split('/')[0]}/")
         if not folder.is_dir():
             raise UserError(f"dataset {name!r}: folder {folder} not found (data root {root}, from {origin})")
+        if kind == "volumes":  # BraTS-style cases of NIfTI volumes, cut into slices (bench/volumes.py)
+            from bench.volumes import volume_dataset
+            return volume_dataset(name, spec, folder, _dataset_fields(name, spec))
         return _folder_dataset(name, spec, folder)
 
 
@@ -196,10 +199,11 @@ def case_of(stem: str) -> str:
     return stem[:-3] if len(stem) > 3 and stem[-3:].isdigit() else stem
 
 
-def casewise_split(stems, part: str, test_fraction: float, seed: int, val_fraction: float = 0.0) -> set[str]:
+def casewise_split(stems, part: str, test_fraction: float, seed: int, val_fraction: float = 0.0,
+                   case=case_of) -> set[str]:
     """The stems of one part ('train', 'val' or 'test') of a split that keeps every case in one part only.
 
-    Cases are shuffled with ``seed``; the first ceil(test_fraction * n_cases) go to test, the next
+    Cases (``case(stem)``) are shuffled with ``seed``; the first ceil(test_fraction * n_cases) go to test, the next
     ceil(val_fraction * n_cases) (at least one when ``val_fraction`` > 0) to val, the rest to train. The test
     part does not depend on ``val_fraction``, so a validation part is carved out of the train pool only; every
     dataset of one split must name the same ``test_fraction``, ``val_fraction`` and ``seed``.
@@ -208,7 +212,7 @@ def casewise_split(stems, part: str, test_fraction: float, seed: int, val_fracti
         raise UserError(f"case-wise split part must be 'train', 'val' or 'test', got {part!r}")
     if part == "val" and not val_fraction > 0:
         raise UserError("case-wise split part 'val' needs val_fraction > 0")
-    cases = sorted({case_of(s) for s in stems})
+    cases = sorted({case(s) for s in stems})
     order = np.random.default_rng(seed).permutation(len(cases))
     n_test = max(1, math.ceil(test_fraction * len(cases))) if len(cases) > 1 else 0
     n_val = max(1, math.ceil(val_fraction * len(cases))) if val_fraction > 0 else 0
@@ -219,4 +223,4 @@ def casewise_split(stems, part: str, test_fraction: float, seed: int, val_fracti
     part_cases = {"test": ranked[:n_test], "val": ranked[n_test:n_test + n_val],
                   "train": ranked[n_test + n_val:]}[part]
     keep = set(part_cases)
-    return {s for s in stems if case_of(s) in keep}
+    return {s for s in stems if case(s) in keep}

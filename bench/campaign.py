@@ -14,7 +14,7 @@ A campaign file names an output folder, a profile and the runs::
 
 Each (method, seed) trains with ``python -m bench train --method M --profile P --out <out>/<M>-s<seed>
 --set train.seed=<seed> ...`` in its own process (one torch thread, ``OMP_NUM_THREADS=1``; ``--nice``
-lowers its priority), logging to ``<run>/train.log``. A finished run (every epoch checkpointed and its
+lowers its priority), logging to ``<out>/logs/<M>-s<seed>.log``. A finished run (every epoch checkpointed and its
 final generator written) is skipped, a started one resumes from its last complete epoch, so rerunning the
 same command after a kill loses at most one epoch per run. ``--jobs N`` trains N runs at once. A child
 process is ended when the campaign ends, by a signal or a crash (Linux: ``PR_SET_PDEATHSIG``).
@@ -56,6 +56,11 @@ class CampaignRun:
     out: Path
     epochs: int = 0
     process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def log(self) -> Path:
+        """The run's console log, beside (not in) its run folder, which ``bench train`` keeps for itself."""
+        return self.out.parent / "logs" / f"{self.name}.log"
 
     def command(self, resume: bool) -> list[str]:
         cmd = [sys.executable, "-m", "bench", "train", "--method", self.method, "--out", str(self.out),
@@ -208,9 +213,9 @@ def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None,
         while pending or active:
             while pending and len(active) < jobs:
                 run = pending.pop(0)
-                run.out.mkdir(parents=True, exist_ok=True)
                 resume = run_status(run)["epochs_done"] > 0
-                log = open(run.out / "train.log", "a")
+                (out / "logs").mkdir(parents=True, exist_ok=True)
+                log = open(run.log, "a")
                 log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(run.command(resume))}\n")
                 log.flush()
                 run.process = subprocess.Popen(
@@ -222,7 +227,7 @@ def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None,
             for run in [r for r in active if r.process.poll() is not None]:
                 active.remove(run)
                 if run.process.returncode != 0:
-                    failed.append(f"{run.name} (exit {run.process.returncode}, see {run.out / 'train.log'})")
+                    failed.append(f"{run.name} (exit {run.process.returncode}, see {run.log})")
             write_text(out / "progress.txt", time.strftime("%Y-%m-%d %H:%M:%S\n")
                        + "".join(_progress_line(r) + "\n" for r in active)
                        + (f"waiting: {', '.join(r.name for r in pending)}\n" if pending else "")

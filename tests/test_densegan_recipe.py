@@ -268,7 +268,7 @@ def test_campaign_trains_skips_finished_and_resumes(tmp_path):
     rows = run_campaign(campaign, jobs=1, poll_seconds=0.2)
     assert [r["status"] for r in rows] == ["finished", "finished"]
     assert (out / "densegan-s0" / "generator.safetensors").stat().st_mtime_ns == stamp
-    commands = [line for line in (out / "densegan-s1" / "train.log").read_text().splitlines()
+    commands = [line for line in (out / "logs" / "densegan-s1.log").read_text().splitlines()
                 if line.startswith("# ")]
     assert len(commands) == 2 and "--resume" not in commands[0] and commands[1].endswith("--resume")
 

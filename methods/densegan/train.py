@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from bench.colour import luma
 from bench.errors import UserError, report_user_error
 from methods.densegan.arguments import add_train_arguments
+from methods.densegan.config_schema import check_config
 from methods.densegan.checkpoint import (load_state, load_weights, prefixed, save_generator, save_state,
                                          save_weights, unprefixed)
 from methods.densegan.data import FusionPairs
@@ -64,8 +65,14 @@ def read_config_file(path: Path) -> dict:
         cfg = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise UserError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"config file {path} is a folder") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"{path}: the top level must be a mapping of sections, got a {type(cfg).__name__}")
     if "inherit" in cfg:
         parent = read_config_file(path.parent / cfg.pop("inherit"))
         cfg = deep_merge(parent, cfg)
@@ -79,9 +86,14 @@ def set_dotted(cfg: dict, assignment: str) -> None:
     key, value = assignment.split("=", 1)
     node = cfg
     *parents, leaf = key.split(".")
-    for p in parents:
+    for i, p in enumerate(parents):
         node = node.setdefault(p, {})
-    node[leaf] = yaml.safe_load(value)
+        if not isinstance(node, dict):
+            raise UserError(f"--set {assignment}: {'.'.join(parents[:i + 1])} is a value, not a section")
+    try:
+        node[leaf] = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise UserError(f"--set {assignment}: the value is not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def resolve_config(method: str = "densegan", config_file: Path | None = None, profile: str | None = "cpu",
@@ -102,7 +114,7 @@ def resolve_config(method: str = "densegan", config_file: Path | None = None, pr
     missing = [s for s in SECTIONS if s not in cfg]
     if missing:
         raise UserError(f"{path}: config lacks section(s) {', '.join(missing)}")
-    return cfg
+    return check_config(cfg, str(path))
 
 
 # ----------------------------------------------------------------------------------------- DDP
@@ -307,6 +319,29 @@ def update_ema(ema: Generator, generator: Generator, decay: float) -> None:
         e.copy_(g)
 
 
+def check_run_folder(out_dir: Path, resume: bool, epochs: int) -> list[int]:
+    """The run folder's complete epochs, after refusing what would lose or misuse a user's files: a file or
+    a folder that is not a run (no ``config.yaml``), checkpoints without ``resume``, ``resume`` with nothing
+    to resume, or ``resume`` to fewer epochs than are done (it would relabel later weights)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a run folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "config.yaml").is_file():
+        raise UserError(f"--out {out_dir} holds files but is not a training run (no config.yaml); "
+                        f"choose another --out")
+    done = completed_epochs(out_dir) if out_dir.is_dir() else []
+    if done and not resume:
+        raise UserError(f"{out_dir} already holds checkpoints (epoch {done[-1]}); pass --resume to continue "
+                        f"or choose another --out")
+    if resume and not done:
+        raise UserError(f"{out_dir}: nothing to resume (no complete epoch checkpoint); drop --resume to start "
+                        f"a new run")
+    if resume and done[-1] > epochs:
+        raise UserError(f"{out_dir} has trained {done[-1]} epochs, more than the {epochs} asked for; resume "
+                        f"with --epochs {done[-1]} or more")
+    return done
+
+
 def start_run(config: dict, out_dir: Path, resume: bool) -> TrainingRun:
     """Build models, optimizers and data; restore them from the last complete epoch when resuming."""
     rank, world, local_rank = _distributed()
@@ -327,10 +362,7 @@ def start_run(config: dict, out_dir: Path, resume: bool) -> TrainingRun:
         ema = copy.deepcopy(generator).requires_grad_(False)
 
     start_epoch, step, best_score, best_epoch, cpu_seconds = 0, 0, -math.inf, 0, 0.0
-    done = completed_epochs(out_dir)
-    if done and not resume:
-        raise UserError(f"{out_dir} already holds checkpoints (epoch {done[-1]}); pass --resume to continue "
-                        f"or choose another --out")
+    done = check_run_folder(out_dir, resume, int(tc["epochs"]))
     if resume and done:
         check_same_config(out_dir, config)
         start_epoch = done[-1]
@@ -638,6 +670,10 @@ def train(config: dict, out_dir: Path, resume: bool = False) -> Path:
 
 def run_train(args: argparse.Namespace) -> Path:
     method = getattr(args, "method", None) or "densegan"
+    if getattr(args, "data_root", None) is not None:
+        if not Path(args.data_root).is_dir():
+            raise UserError(f"--data-root {args.data_root}: no such folder")
+        os.environ["FUSION_DATA_ROOT"] = str(Path(args.data_root).resolve())
     overrides = list(args.overrides or [])
     if args.dataset:
         overrides.append(f"data.datasets={json.dumps(args.dataset.split(','))}")

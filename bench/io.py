@@ -145,3 +145,29 @@ def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name (hidden files skipped)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                   and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file, numbers only; anything else is one ``UserError`` naming the file.
+
+    ``allow_pickle`` stays off: an object array (pickled Python objects, which can run code when
+    loaded) is refused, as is a file that is not a NumPy archive or is truncated.
+    """
+    import zipfile
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise UserError(f"{path}: a single .npy array, not an .npz archive of named arrays")
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise UserError(f"{path}: holds an object array (pickled Python objects, refused because loading "
+                            f"them can run code); save plain numeric arrays") from None
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+

@@ -37,6 +37,7 @@ import scipy.fft
 import torch
 
 from bench.errors import UserError
+from bench.io import read_npz
 from methods.registry import register_method, single_threaded_torch, worker_threads
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
@@ -51,8 +52,10 @@ def _load_filters(path: Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"csmca: dictionary file {path} not found")
     if path.suffix == ".npz":
-        with np.load(path) as data:
-            arr = data["filters"] if "filters" in data else data[data.files[0]]
+        data = read_npz(path)
+        if not data:
+            raise UserError(f"csmca: {path} holds no array")
+        arr = data["filters"] if "filters" in data else next(iter(data.values()))
         filters = np.asarray(arr, dtype=np.float64)
     else:
         try:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from bench.errors import UserError
+from bench.io import read_npz
 from methods.registry import register_method, single_threaded_torch
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
@@ -66,7 +67,7 @@ def load_dictionary(path: str | Path | None = None) -> np.ndarray:
         from scipy.io import loadmat
         content = loadmat(path)
     elif path.suffix.lower() == ".npz":
-        content = dict(np.load(path))
+        content = read_npz(path)
     else:
         raise UserError(f"{path}: dictionary must be a .mat or .npz file")
     if "D" not in content:

@@ -43,6 +43,8 @@ def prepare_run_dir(out: Path, *, resume: bool, fresh: bool) -> None:
     """Create ``out`` for a new run, or check it for ``resume``; ``fresh`` moves an old run aside."""
     if resume and fresh:
         raise UserError("--resume and --fresh exclude each other")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file, not a run folder; choose another --out")
     has_run = (out / RUN_FILE).exists() or (out / CELLS_FILE).exists()
     if has_run and fresh:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -56,7 +58,10 @@ def prepare_run_dir(out: Path, *, resume: bool, fresh: bool) -> None:
         raise UserError(f"{out}: no run to resume (no {RUN_FILE}); drop --resume to start one")
     elif not has_run and out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not a run folder; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:     # a file where a parent folder should be, no permission
+        raise UserError(f"{out}: cannot create the run folder ({exc.strerror})") from None
 
 
 def read_cells(out: Path) -> list[dict]:
@@ -188,11 +193,11 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
     suite = registry.suite(suite_name)
     configs = expand_methods(methods or suite["methods"])
     metric_names = metric_names or list(suite["metrics"])
-    for config in configs:
-        method = method_registry.get_method(config.method)
-        unknown = sorted(set(config.kwargs) - set(method.params))
-        if unknown:
-            raise UserError(f"suite {suite_name!r}: method {config.method!r} has no parameter {unknown[0]!r}")
+    for config in configs:       # every parameter and grid value, before a run folder exists
+        try:
+            method_registry.get_method(config.method).check_params(config.kwargs)
+        except UserError as exc:
+            raise UserError(f"suite {suite_name!r}: {exc}") from None
     for name in metric_names:
         metric_registry.get_metric(name)
     if convention not in metric_registry.CONVENTIONS:

@@ -192,8 +192,8 @@ def _as_kind(kind: type | None, value):
         return int(value)
     if kind is float and isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value):
         return float(value)
-    if kind is str and isinstance(value, str):
-        return value
+    if kind is str and isinstance(value, (str, os.PathLike)):     # a path given as a Path is its text
+        return os.fspath(value)
     raise ValueError(value)
 
 

@@ -62,6 +62,9 @@ def prepare_run_dir(out: Path, *, resume: bool, fresh: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:     # a file where a parent folder should be, no permission
         raise UserError(f"{out}: cannot create the run folder ({exc.strerror})") from None
+    if resume:   # temporary files of atomic writes that a kill interrupted (bench.io._atomic_write)
+        for stale in out.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def read_cells(out: Path) -> list[dict]:

@@ -112,6 +112,26 @@ def test_a_failing_method_names_dataset_pair_and_method_and_keeps_the_pairs_cell
     assert [c["key"] for c in read_cells(tmp_path / "run")] == ["ph/slice00/average"]
 
 
+def test_a_method_raising_a_bug_keeps_its_traceback_with_the_cell_named(tmp_path, monkeypatch):
+    def broken(a, b):
+        raise ZeroDivisionError("division by zero")
+    monkeypatch.setitem(methods.METHODS, "broken_for_test",
+                        methods.Method("broken_for_test", broken, "test", "a bug"))
+    registry = phantom_registry(tmp_path, ["average", "broken_for_test"])
+    with pytest.raises(ZeroDivisionError) as caught:
+        run_suite("s", out=tmp_path / "run", registry=registry, jobs=1)
+    assert caught.value.__notes__ == ["(while running ph/slice00, method broken_for_test)"]
+
+
+def test_resume_removes_temporary_files_of_interrupted_writes(tmp_path):
+    registry = phantom_registry(tmp_path, ["average"], pairs=1)
+    out = run_suite("s", out=tmp_path / "run", registry=registry, jobs=1)
+    stale = out / "fused" / "ph" / "average" / ".slice00.png.abc123.tmp"
+    stale.write_bytes(b"half a png")
+    run_suite("s", out=out, registry=registry, jobs=1, resume=True)
+    assert not stale.exists()
+
+
 def test_a_method_failing_in_a_worker_is_named_and_the_pairs_finished_cells_are_kept(tmp_path):
     bad = tmp_path / "objects.npz"
     np.savez(bad, D=np.array([{"not": "numbers"}], dtype=object))

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import yaml
 
 from bench.errors import UserError
-from bench.io import list_images, read_image
+from bench.io import images_by_stem, read_image, read_yaml_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY_FILE = REPO / "datasets.yaml"
@@ -82,15 +81,13 @@ class Registry:
     """Datasets and suites from one YAML file."""
 
     def __init__(self, path: Path = REGISTRY_FILE):
-        try:
-            spec = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise UserError(f"{path}: dataset registry not found") from None
-        except yaml.YAMLError as exc:
-            raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        spec = read_yaml_mapping(path, "dataset registry")
         self.path = Path(path)
         self.dataset_specs: dict = spec.get("datasets", {}) or {}
         self.suites: dict = spec.get("suites", {}) or {}
+        for key, value in (("datasets", self.dataset_specs), ("suites", self.suites)):
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise UserError(f"{path}: '{key}' must map each name to its settings")
 
     def suite(self, name: str) -> dict:
         if name not in self.suites:
@@ -181,8 +178,7 @@ def pair_files(dir_a: Path, dir_b: Path) -> dict[str, tuple[Path, Path]]:
     for d in (dir_a, dir_b):
         if not d.is_dir():
             raise UserError(f"modality folder {d} not found")
-    files_a = {p.stem: p for p in list_images(dir_a)}
-    files_b = {p.stem: p for p in list_images(dir_b)}
+    files_a, files_b = images_by_stem(dir_a), images_by_stem(dir_b)
     for files, d in ((files_a, dir_a), (files_b, dir_b)):
         if not files:
             raise UserError(f"{d}: no images (PNG, JPEG, TIFF or BMP) in this folder")

@@ -257,4 +257,4 @@ def test_config_file_errors_name_the_place(tmp_path, capsys):
     _one_error_line(capsys, "line 3, column")
     bad.write_text("- model\n- train\n")
     assert main(["--config", str(bad), "--out", str(tmp_path / "run")]) == 2
-    _one_error_line(capsys, "top level must be a mapping")
+    _one_error_line(capsys, "must be a mapping")

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from bench.colour import luma
 from bench.errors import UserError, report_user_error
+from bench.io import read_yaml_mapping
 from methods.densegan.arguments import add_train_arguments
 from methods.densegan.config_schema import check_config
 from methods.densegan.checkpoint import (load_state, load_weights, prefixed, save_generator, save_state,
@@ -61,18 +62,7 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 def read_config_file(path: Path) -> dict:
     path = Path(path)
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise UserError(f"config file {path} not found") from None
-    except IsADirectoryError:
-        raise UserError(f"config file {path} is a folder") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})") from None
-    if not isinstance(cfg, dict):
-        raise UserError(f"{path}: the top level must be a mapping of sections, got a {type(cfg).__name__}")
+    cfg = read_yaml_mapping(path, "config file")
     if "inherit" in cfg:
         parent = read_config_file(path.parent / cfg.pop("inherit"))
         cfg = deep_merge(parent, cfg)

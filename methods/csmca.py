@@ -34,7 +34,6 @@ import numpy as np
 import scipy.io
 import scipy.ndimage
 import scipy.fft
-import torch
 
 from bench.errors import UserError
 from bench.io import read_npz
@@ -129,6 +128,7 @@ def _filters_dft_cached(data: bytes, filter_shape: tuple, shape: tuple) -> np.nd
 
 def _synthesise(filters_f: np.ndarray, coeffs: np.ndarray, shape) -> np.ndarray:
     """``sum_m d_m * x_m`` (circular), coeffs (..., M, H, W) -> (..., H, W) float32."""
+    import torch  # imported on first use: `import methods` stays fast
     spec = torch.fft.rfft2(torch.from_numpy(np.ascontiguousarray(coeffs, dtype=np.float32)))
     spec *= torch.from_numpy(filters_f.astype(np.complex64))
     return torch.fft.irfft2(spec.sum(dim=-3), s=tuple(shape)).numpy()
@@ -147,6 +147,7 @@ def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, ma
     The signals are independent problems; with ``workers`` > 1 (default :func:`worker_threads`) they
     run in that many threads, each on one torch thread (numpy, the FFTs and ``conv2d`` release the GIL).
     """
+    import torch  # imported on first use: `import methods` stays fast
     n, h, w = signal.shape
     dft = _filters_dft(filters, (h, w))                                   # (M, H, W/2+1) complex128
     energy = (dft.real ** 2 + dft.imag ** 2).sum(axis=0).astype(np.float32)  # |d|^2 per frequency
@@ -198,6 +199,7 @@ def _cbpdn_admm(dft, energy, weights, signal_f, y_out, *, lam, rho, max_iter, re
     (B) in blocks of rows, the correlation for those rows, the Y-step, the dual update and the
     residual norms, so that X never leaves the cache. A change of rho rescales U in the next pass A.
     """
+    import torch  # imported on first use: `import methods` stays fast
     m, h, w = y_out.shape
     fh, fw = weights.shape[-2:]
     shape = (h, w)

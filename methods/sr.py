@@ -26,7 +26,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.errors import UserError
 from bench.io import read_npz
@@ -144,6 +143,7 @@ def batch_omp(d: np.ndarray, x: np.ndarray, epsilon: float, *, max_atoms: int | 
 
 def _batch_omp_chunk(d, signals, xtx, eps2, t_max):
     """OMP on the rows of ``signals`` (each with energy > eps2); returns coefficients (atoms x signals)."""
+    import torch  # imported on first use: `import methods` stays fast
     n_sig, n = signals.shape
     m = d.shape[1]
     atoms_by_row = np.ascontiguousarray(d.T)         # (m, n)
@@ -302,6 +302,7 @@ def learn_dictionary(images, *, n_atoms: int = 256, side: int = 8, n_patches: in
     -------
     (side^2, n_atoms) float64 dictionary with unit-norm columns.
     """
+    import torch  # imported on first use: `import methods` stays fast
     rng = np.random.default_rng(seed)
     x = training_patches(images, side, n_patches, seed=seed)
     d = overcomplete_dct(side, n_atoms)

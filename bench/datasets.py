@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,10 +20,16 @@ import numpy as np
 from bench.errors import UserError
 from bench.io import images_by_stem, read_image, read_yaml_mapping
 
-REPO = Path(__file__).resolve().parents[1]
-REGISTRY_FILE = REPO / "datasets.yaml"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+# A checkout (or an editable install) keeps datasets.yaml at its top level, and its runs and reports beside
+# it; an installed wheel has datasets.yaml in <prefix>/share/fusionbench (pyproject's data-files) and works
+# in the current folder.
+IN_CHECKOUT = (PACKAGE_ROOT / "pyproject.toml").is_file() and (PACKAGE_ROOT / "datasets.yaml").is_file()
+REPO = PACKAGE_ROOT if IN_CHECKOUT else Path.cwd()
+REGISTRY_FILE = (PACKAGE_ROOT / "datasets.yaml" if IN_CHECKOUT
+                 else Path(sysconfig.get_path("data")) / "share" / "fusionbench" / "datasets.yaml")
 DATA_ROOT_ENV = "FUSION_DATA_ROOT"
-DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data" if IN_CHECKOUT else REPO / "data"
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> tuple[Path,
         return Path(data_root).expanduser(), "--data-root"
     if os.environ.get(DATA_ROOT_ENV):
         return Path(os.environ[DATA_ROOT_ENV]).expanduser(), f"${DATA_ROOT_ENV}"
-    return DEFAULT_DATA_ROOT, "the default ../shared/data"
+    return DEFAULT_DATA_ROOT, "the default ../shared/data" if IN_CHECKOUT else "the default ./data"
 
 
 class Registry:

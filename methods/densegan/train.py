@@ -670,7 +670,9 @@ def run_train(args: argparse.Namespace) -> Path:
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     config = resolve_config(method, args.config, args.profile, overrides)
-    out = args.out or REPO / "runs" / f"{config.get('method', method)}-{args.profile}"
+    # runs/ beside a checkout; in the working folder for an installed package
+    base = REPO if (REPO / "pyproject.toml").is_file() else Path.cwd()
+    out = args.out or base / "runs" / f"{config.get('method', method)}-{args.profile}"
     path = train(config, out, resume=args.resume)
     if _distributed()[0] == 0:
         print(f"generator weights: {path}")

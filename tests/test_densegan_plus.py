@@ -317,7 +317,11 @@ def test_plus_config_resolves_and_is_registered():
     cfg = resolve_config("densegan-plus", profile="cpu")
     assert cfg["method"] == "densegan-plus"
     seed = resolve_config("densegan", profile="cpu")
-    assert cfg != seed
+    # exactly the plus options differ from the seed configuration, everything else is inherited
+    assert cfg["discriminator"] == {**seed["discriminator"], "kind": "gradient"}
+    assert cfg["loss"] == {**seed["loss"], "lambda_local_int": 10.0, "lambda_local_contrast": 5.0, "lambda_int": 0.0,
+                           "lambda_freq": 2.0}
+    assert {k: cfg[k] for k in ("model", "optim", "data", "train")} == {k: seed[k] for k in ("model", "optim", "data", "train")}
     m = methods.get_method("densegan-plus")
     assert m.trainable and set(m.params) == {"weights", "fusion_rule", "device"}
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import UserError, report_user_error
+from metrics.sets import HEADLINE
 
-HEADLINE = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
 DATASETS = ("harvard_ct_mri_casewise", "harvard_pet_mri_casewise", "harvard_spect_mri_casewise",
             "harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
 SIMPLE = ("average", "max", "dwt")

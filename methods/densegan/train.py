@@ -575,7 +575,7 @@ def end_epoch(run: TrainingRun, epoch: int, means: dict, rows: list[dict], secon
     shown = {k: v for k, v in means.items() if not k.startswith("share_")}
     print(f"epoch {epoch}/{run.config['train']['epochs']}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
           + (f"; val_score {val['val_score']:.4f} (best {run.best_score:.4f}, epoch {run.best_epoch})" if val else "")
-          + f" ({seconds:.1f} s, {samples / max(seconds, 1e-9) * (epoch > run.start_epoch):.1f} samples/s)",
+          + f" ({seconds:.1f} s, {run.steps_per_epoch * run.samples_per_step / max(seconds, 1e-9):.1f} samples/s)",
           file=sys.stderr)
 
 

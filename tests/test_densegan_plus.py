@@ -378,4 +378,4 @@ def test_study_picks_the_changes_that_beat_the_seed_and_tests_significance():
     chosen, overrides = choose_combination(frame)
     assert chosen == ["local-energy", "texture"]
     assert overrides == SINGLE_CHANGES["local-energy"][1] + SINGLE_CHANGES["texture"][1]
-    assert significance(frame, "local-energy", "harvard_ct_mri", "SSIM") < 0.05
+    assert significance(frame, "local-energy", "harvard_ct_mri_val", "SSIM") < 0.05

@@ -2,26 +2,30 @@
 
 ``fuse_arrays(generator, a, b)`` is the one inference path: the registered methods, validation during
 training and the benchmarks all call it. It computes ``generator(a, b)`` (``Generator.forward``, the
-training graph and the reference) to float rounding (a test holds it to 1e-5) with fewer memory passes:
+training graph and the reference) to float rounding (tests hold every shipped model to 1e-5) with far
+fewer passes over memory:
 
-* **Reflection padding without a padded copy.** ``conv3x3_reflect`` runs each 3x3 convolution with zero
-  padding, which oneDNN applies inside the kernel, then recomputes the one-pixel border from strips of
-  the input that are reflection padded (four thin convolutions instead of a full padded copy per layer).
+* **Padded workspace buffers.** Every layer's output is copied once into the interior of a channels-last
+  buffer with a one-pixel ring, and the ring is filled by reflection (``reflect_border_``, four thin
+  copies); the next 3x3 convolution reads that buffer without padding of its own. There is no padded
+  copy per layer, and the buffers (``Workspace``) are kept between calls of a thread, so no layer
+  allocates a fresh large tensor (each costs a page fault per 4 KiB on first touch on these machines).
+* **No concatenation.** The dense block's layers write their outputs side by side into one buffer; layer
+  i reads the channel slice of the stem's and the earlier layers' outputs (``encode_into``).
 * **ReLU inside the convolution.** Where PyTorch's oneDNN build offers it
   (``torch.ops.mkldnn._convolution_pointwise``, the op PyTorch's compiler uses for conv + ReLU), the ReLU
-  runs as the convolution's post-op instead of another pass over the output.
-* **No concatenation of the encoder output.** The dense block's last concatenation (all 64 channels of
-  both sources) only fed the fusion rule; ``lmax`` now reads the block's outputs one by one and writes the
-  fused features straight into one preallocated buffer. The encoder's features are non-negative (every
-  encoder layer ends in a ReLU), so max_c |phi| is max_c phi: one reduction per block output.
-* Both sources through the shared encoder as one batch, channels-last tensors, ``torch.inference_mode``.
+  is the convolution's post-op instead of another pass over its output.
+* **Lmax in one pass.** The encoder's features are non-negative (each encoder layer ends in a ReLU), so
+  max_c |phi| is max_c phi; the fused features are one ``lerp`` into the decoder's first buffer.
+* **Bands, not intra-op threads.** With ``threads`` > 1 the image is cut into that many row bands, each
+  fused by its own thread with torch on one intra-op thread (see ``fuse_arrays``).
 
-**Tiles.** Above ``TILE_ABOVE`` pixels an image is fused in overlapping tiles: each tile is extended by a
-halo of ``receptive_radius(generator)`` pixels (the number of 3x3 convolutions between input and output;
-the fusion rule is per pixel) on every side that is not the image border, and only its centre is kept.
-Every kept pixel then sees exactly the inputs it sees in the whole image (the halo absorbs the tile
-edges' padding), so tiled and untiled results agree to float rounding while the peak memory is that of
-one tile. Images smaller than 2 pixels along a side cannot be reflection padded: a one-line error.
+**Halos.** Bands and tiles are extended by ``receptive_radius(generator)`` pixels (one per 3x3
+convolution between input and output; the fusion rule is per pixel) on every side that is not the image
+border, and only their centre is kept: every kept pixel sees exactly the inputs it sees in the whole
+image, so the pieces agree with one piece to float rounding. Above ``TILE_ABOVE`` pixels an image is fused
+in tiles of ``TILE_SIZE``, so the memory is that of the tiles in flight whatever the image size. Images
+smaller than 2 pixels along a side cannot be reflection padded: a one-line error.
 """
 from __future__ import annotations
 

@@ -17,11 +17,14 @@ layer of both networks; ``of peak`` is a row's GMAC/s over that peak's. Rows:
 * ``ifcnn``: the project's IFCNN adapter (MAX scheme) when it is registered and its weights are found.
 
 Training rows (``--skip-training`` to omit) run the real training step (``train_epoch``) on Harvard's
-case-wise train parts for a few steps after a warm-up: pixels per second and the same as 128x128 samples
-per second, and achieved GMAC/s counting forward and backward of G as 3x its forward MACs. ``before``
-is the recipe's previous ``cpu`` profile settings (fp32, 4 x 128^2 patches, PNG decoding per sample);
-``after`` the ``long`` profile's (bf16 autocast where the CPU runs it natively, 16 x 64^2 patches, pairs
-decoded once).
+case-wise train parts for a few steps after a warm-up: pixels per second (and as 128x128 samples per
+second), pixels per CPU second, and achieved GMAC/s counting forward and backward of G as 3x its forward
+MACs. ``before`` is the previous ``cpu`` profile's settings (fp32, 4 x 128^2 patches, PNG decoding per
+sample) on the current code; ``after`` the ``long`` profile's (bf16 autocast where the CPU runs it
+natively, 16 x 64^2 patches, pairs decoded once), once in one process on ``--threads`` threads and once as
+a campaign trains: ``--threads`` processes of one thread each, side by side (their pixels per second
+summed). On a shared machine one process on two intra-op threads waits at every operation for its slower
+thread; independent single-threaded runs do not.
 
 The memory row fuses a 4096x4096 pair with ``densegan`` in a fresh process and reports its peak RSS
 (``ru_maxrss``), the Python interpreter, torch and the three 64 MB images included.
@@ -29,6 +32,7 @@ The memory row fuses a 4096x4096 pair with ``densegan`` in a fresh process and r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -106,39 +110,62 @@ def _inference_rows(threads: int, repeats: int, size: int = 256) -> list[dict]:
     return out
 
 
-def _training_rows(threads: int, steps: int) -> list[dict]:
+TRAIN_SETTINGS = {
+    "before": ["optim.schedule=constant", "data.patch_size=128", "data.patches_per_pair=1", "data.cache=false",
+               "train.batch_size=4", "train.precision=fp32", "train.ema_decay=null"],
+    "after": [],
+}
+TRAIN_LABELS = {"before": "before (cpu profile: fp32, 4 x 128^2, PNG decoded per sample)",
+                "after": "after (long profile: bf16 where native, 16 x 64^2, pairs decoded once)"}
+
+
+def train_throughput(setting: str, threads: int, steps: int) -> dict:
+    """Pixels per second of ``steps`` real training steps (after 3 warm-up steps) in this process."""
+    import tempfile
+
     import torch
 
     from methods.densegan import train as trainer
     from methods.densegan.model import count_macs
 
-    settings = {
-        "before (cpu profile: fp32, 4 x 128^2, decode per sample)":
-            ["optim.schedule=constant", "data.patch_size=128", "data.patches_per_pair=1", "data.cache=false",
-             "train.batch_size=4", "train.precision=fp32", "train.ema_decay=null"],
-        "after (long profile: bf16 auto, 16 x 64^2, cached)": [],
-    }
-    rows = []
-    for label, overrides in settings.items():
-        config = trainer.resolve_config("densegan", profile="long", overrides=[
-            *overrides, f"train.threads={threads}", f"train.max_steps_per_epoch={steps + 3}", "data.val_datasets=[]"])
-        torch.set_num_threads(threads)
-        torch.manual_seed(0)
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            run = trainer.start_run(config, trainer.Path(tmp), resume=False)
-            batch, patch = int(config["train"]["batch_size"]), int(config["data"]["patch_size"])
-            run.steps_per_epoch = 3
-            trainer.train_epoch(run, 1)             # warm-up (caches, allocator, oneDNN kernels)
-            run.steps_per_epoch = steps
-            t0 = time.perf_counter()
-            trainer.train_epoch(run, 2)
-            seconds = time.perf_counter() - t0
-        x = torch.zeros(1, 1, patch, patch)
-        macs = 3 * count_macs(run.generator, x, x) * batch * steps
-        pixels = batch * patch * patch * steps
-        rows.append({"row": label, "pixels_per_s": pixels / seconds, "samples128_per_s": pixels / seconds / 128 ** 2,
-                     "gmac_per_s": macs / seconds / 1e9, "precision": config["train"]["precision"]})
+    config = trainer.resolve_config("densegan", profile="long", overrides=[
+        *TRAIN_SETTINGS[setting], f"train.threads={threads}", f"train.max_steps_per_epoch={steps + 3}",
+        "data.val_datasets=[]"])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = trainer.start_run(config, trainer.Path(tmp), resume=False)
+        batch, patch = int(config["train"]["batch_size"]), int(config["data"]["patch_size"])
+        run.steps_per_epoch = 3
+        trainer.train_epoch(run, 1)                 # warm-up (caches, allocator, oneDNN kernels)
+        run.steps_per_epoch = steps
+        t0, c0 = time.perf_counter(), time.process_time()
+        trainer.train_epoch(run, 2)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    x = torch.zeros(1, 1, patch, patch)
+    pixels = batch * patch * patch * steps
+    return {"pixels_per_s": pixels / seconds, "pixels_per_cpu_s": pixels / cpu,
+            "gmac_per_s": 3 * count_macs(run.generator, x, x) * batch * steps / seconds / 1e9,
+            "precision": "bf16" if trainer.autocast_dtype(config["train"]["precision"], torch.device("cpu")) else "fp32"}
+
+
+def _training_rows(threads: int, steps: int) -> list[dict]:
+    """``before`` in one process on ``threads`` threads; ``after`` the same, then as a campaign trains:
+    ``threads`` processes of one thread each at once (summed; each process is one run)."""
+    rows = [{"row": TRAIN_LABELS["before"], "processes": f"1 x {threads} threads",
+             **train_throughput("before", threads, steps)},
+            {"row": TRAIN_LABELS["after"], "processes": f"1 x {threads} threads",
+             **train_throughput("after", threads, steps)}]
+    code = ("import json, sys; from bench.densegan_speed import train_throughput; "
+            f"print(json.dumps(train_throughput('after', 1, {steps})))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(threads)]
+    results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    rows.append({"row": TRAIN_LABELS["after"], "processes": f"{threads} x 1 thread (campaign)",
+                 "pixels_per_s": sum(r["pixels_per_s"] for r in results),
+                 "pixels_per_cpu_s": statistics.mean(r["pixels_per_cpu_s"] for r in results),
+                 "gmac_per_s": sum(r["gmac_per_s"] for r in results), "precision": results[0]["precision"]})
     return rows
 
 
@@ -170,14 +197,17 @@ def main(argv=None) -> int:
         print(f"| {r['row']} | {r['gmac']:.2f} | {r['min_ms']:.1f} | {r['median_ms']:.1f} | {r['max_ms']:.1f} "
               f"| {r['gmac_per_s']:.1f} | {r['of_peak']:.2f} | {ratio} |")
     if not args.skip_training:
-        print(f"\n# training step (D + G, losses, optimisers, EMA), {args.threads} threads, {args.train_steps} steps")
-        print("| setting | precision | pixels/s | 128^2 samples/s | G GMAC/s (fwd+bwd = 3x fwd) |")
-        print("|---|---|---|---|---|")
+        print(f"\n# training step (D + G, losses, optimisers, EMA), {args.train_steps} steps after 3 warm-up steps")
+        print("| setting | processes | precision | pixels/s | 128^2 samples/s | pixels per CPU s "
+              "| G GMAC/s (fwd+bwd = 3x fwd) |")
+        print("|---|---|---|---|---|---|---|")
         train = _training_rows(args.threads, args.train_steps)
         for r in train:
-            print(f"| {r['row']} | {r['precision']} | {r['pixels_per_s']:.0f} | {r['samples128_per_s']:.2f} "
-                  f"| {r['gmac_per_s']:.1f} |")
-        print(f"after / before: {train[1]['pixels_per_s'] / train[0]['pixels_per_s']:.2f}x pixels per second")
+            print(f"| {r['row']} | {r['processes']} | {r['precision']} | {r['pixels_per_s']:.0f} "
+                  f"| {r['pixels_per_s'] / 128 ** 2:.2f} | {r['pixels_per_cpu_s']:.0f} | {r['gmac_per_s']:.1f} |")
+        for r in train[1:]:
+            print(f"after ({r['processes']}) / before: {r['pixels_per_s'] / train[0]['pixels_per_s']:.2f}x pixels "
+                  f"per second")
     if not args.skip_memory:
         mem = _memory_row(args.threads, args.memory_size)
         print(f"\n# densegan on a {mem['size']}x{mem['size']} pair: peak RSS {mem['peak_rss_gb']:.2f} GB "

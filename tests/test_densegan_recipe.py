@@ -313,3 +313,37 @@ def test_target_table_counts_wins_beyond_the_seed_spread():
     assert ablation["won"] == 6 and ablation["pass"] and "EN" not in ablation["detail"]
     assert table[("3", "densegan")]["won"] == 7 and table[("3", "densegan")]["pass"]
     assert table[("3", "csmca")]["detail"] == "VIF" and not table[("3", "csmca")]["pass"]
+
+
+# ----------------------------------------------------------------------------------------- equivariance loss
+
+def test_equivariance_loss_is_zero_for_a_pixelwise_rule_and_not_for_a_position_dependent_one():
+    from methods.densegan.losses_plus import draw_transform, equivariance_loss
+    a, b = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16)
+    pixelwise = torch.maximum                                 # commutes with every flip, rotation and roll
+    positional = lambda x, y: 0.5 * (x + y) + ramp            # noqa: E731  (depends on the column)
+    gen = torch.Generator().manual_seed(0)
+    kinds = set()
+    for _ in range(20):
+        kind, t = draw_transform(["flip", "rot90", "shift"], gen)
+        kinds.add(kind)
+        assert float(equivariance_loss(pixelwise, a, b, pixelwise(a, b), t)) == 0.0
+    assert kinds == {"flip", "rot90", "shift"}
+    _, hflip = "flip", (lambda x: x.flip(-1))
+    assert float(equivariance_loss(positional, a, b, positional(a, b), hflip)) == pytest.approx(
+        float((ramp.flip(-1) - ramp).abs().mean()), rel=1e-6)
+    with pytest.raises(UserError, match="unknown shear"):
+        draw_transform(["shear"])
+
+
+def test_equivariance_term_is_trained_and_logged(tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_config(epochs=1)
+    cfg["model"]["output_activation"] = "sigmoid"      # a clamped untrained generator is all black: T(0) = 0
+    cfg["loss"].update(lambda_equivariance=2.0, equivariance_transforms=["flip", "rot90", "shift"])
+    train(cfg, out)
+    steps = pd.read_csv(out / "log_steps.csv")
+    assert "equivariance" in steps and (steps.equivariance > 0).all() and (steps.share_equivariance > 0).all()
+    np.testing.assert_allclose(steps.filter(like="share_").sum(axis=1), 1.0, rtol=1e-9)
+    assert resolve_config("densegan-equivariant", profile="long")["loss"]["lambda_equivariance"] == 5.0

@@ -48,6 +48,8 @@ VARIANTS = {
     "densegan-lean": "Dense-block GAN with a lean decoder (64-32-16-8-1), ~3.4 GMAC per 256x256 pair.",
     # issue #6: the best combination of the new fusion rules, discriminators and losses (MODEL_CARD_plus.md)
     "densegan-plus": "Dense-block GAN plus (issue #6): best study combination of fusion rule, discriminator, losses.",
+    # issue #21: the equivariance prior as a loss term (no shipped weights until the campaign trains it)
+    "densegan-equivariant": "Dense-block GAN trained with an equivariant-imaging loss (flips, rot90, shifts).",
 }
 
 

@@ -13,6 +13,12 @@ Config keys (``loss:`` section; every lambda defaults to 0 = term off, so existi
   ``texture_mode: signed`` (default) mean |grad F - grad S*| per Sobel component, where S* is the source
   with the larger |grad| at that pixel (keeps the edge's direction); ``magnitude`` is SeAFusion's
   mean | |grad F| - max(|grad A|, |grad B|) | (identical to the seed's detail loss with target max).
+* ``lambda_equivariance`` -- equivariant-imaging loss (EMMA, Zhao et al. CVPR 2024, reduced to a loss
+  term; the equivariant-imaging idea of Chen, Tachella & Davies, ICCV 2021): mean |G(T A, T B) - T G(A, B)|
+  for one transform T per step drawn from ``equivariance_transforms`` (``flip``: horizontal or vertical,
+  ``rot90``: 90, 180 or 270 degrees, ``shift``: a circular shift of up to 8 pixels each way). The
+  generator is run a second time on the transformed pair (``equivariance_loss``, called by the training
+  step), and the gradient flows through both passes.
 * ``lambda_freq`` -- frequency-domain loss: mean | log(1 + |FFT F|) - log(1 + max(|FFT A|, |FFT B|)) |
   over the (orthonormal) 2-D spectrum: F keeps, per frequency, the stronger source's amplitude
   (fine detail lives in the high frequencies, where an L1/SSIM loss in the image domain is weak).
@@ -23,6 +29,9 @@ L. Tang, J. Yuan, J. Ma, "Image fusion in the loop of high-level vision tasks: a
 real-time infrared and visible image fusion network" (SeAFusion), Information Fusion 82, 2022.
 J. Ma, L. Tang, F. Fan, J. Huang, X. Mei, Y. Ma, "SwinFusion: cross-domain long-range learning for
 general image fusion via Swin Transformer", IEEE/CAA J. Autom. Sinica 9(7), 2022.
+Z. Zhao, H. Bai, J. Zhang, Y. Zhang, K. Zhang, S. Xu, D. Chen, R. Timofte, L. Van Gool, "Equivariant
+multi-modality image fusion", CVPR 2024.
+D. Chen, J. Tachella, M. E. Davies, "Equivariant imaging: learning beyond the range space", ICCV 2021.
 L. Jiang, B. Dai, W. Wu, C. C. Loy, "Focal frequency loss for image reconstruction and synthesis",
 ICCV 2021 (frequency-domain losses on the FFT amplitude).
 """
@@ -35,7 +44,9 @@ from bench.errors import UserError
 from methods.densegan.losses import gaussian_blur as _gaussian_blur, local_intensity_target, sobel
 
 PLUS_LOSS_KEYS = ("lambda_local_int", "lambda_local_contrast", "local_sigma", "local_power",
-                  "lambda_texture", "texture_mode", "lambda_freq")
+                  "lambda_texture", "texture_mode", "lambda_freq", "lambda_equivariance", "equivariance_transforms")
+EQUIVARIANCE_TRANSFORMS = ("flip", "rot90", "shift")
+MAX_SHIFT = 8
 _EPS = 1e-8  # keeps sqrt differentiable where a local variance is 0
 
 
@@ -81,6 +92,30 @@ def frequency_loss(fused, a, b) -> torch.Tensor:
     """mean | log(1+|FFT F|) - log(1+max(|FFT A|, |FFT B|)) | (orthonormal 2-D real FFT)."""
     goal = torch.maximum(log_amplitude(a), log_amplitude(b)).detach()
     return (log_amplitude(fused) - goal).abs().mean()
+
+
+def draw_transform(kinds, generator: torch.Generator | None = None):
+    """One transform T (a function of (N, C, H, W) tensors) drawn from ``kinds``, with torch's RNG (so a
+    resumed run draws the same ones). Square images only for ``rot90``."""
+    kinds = list(kinds or EQUIVARIANCE_TRANSFORMS)
+    unknown = sorted(set(kinds) - set(EQUIVARIANCE_TRANSFORMS))
+    if unknown:
+        raise UserError(f"loss config: equivariance_transforms has unknown {', '.join(unknown)} "
+                        f"(known: {', '.join(EQUIVARIANCE_TRANSFORMS)})")
+    kind = kinds[int(torch.randint(len(kinds), (1,), generator=generator))]
+    if kind == "flip":
+        dim = -1 if int(torch.randint(2, (1,), generator=generator)) else -2
+        return kind, lambda x: x.flip(dim)
+    if kind == "rot90":
+        k = 1 + int(torch.randint(3, (1,), generator=generator))
+        return kind, lambda x: torch.rot90(x, k, dims=(-2, -1))
+    dy, dx = (torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (2,), generator=generator)).tolist()
+    return kind, lambda x: torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+
+
+def equivariance_loss(fuse, a, b, fused, transform) -> torch.Tensor:
+    """mean |fuse(T a, T b) - T fused| for ``fused`` = fuse(a, b) and one transform T."""
+    return (fuse(transform(a), transform(b)) - transform(fused)).abs().mean()
 
 
 def plus_terms(fused, a, b, cfg: dict) -> dict[str, tuple[float, torch.Tensor]]:

@@ -42,6 +42,7 @@ from methods.densegan.checkpoint import (load_state, load_weights, prefixed, sav
 from methods.densegan.data import FusionPairs
 from methods.densegan.discriminators import build_discriminator, discriminator_inputs
 from methods.densegan.losses import fake_loss, generator_loss, real_loss, weighted_shares
+from methods.densegan.losses_plus import draw_transform, equivariance_loss
 from methods.densegan.model import Generator, GeneratorConfig
 from methods.densegan.rules_plus import load_stage_one
 
@@ -427,7 +428,18 @@ def generator_step(run: TrainingRun, a, b, detail, fused, autocast: torch.dtype 
     run.opt_g.zero_grad(set_to_none=True)
     with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
         fake_logits = run.discriminator(fused)
-    loss_g, terms = generator_loss(fused.float(), a, b, detail, fake_logits.float(), run.config["loss"])
+    loss_cfg = run.config["loss"]
+    loss_g, terms = generator_loss(fused.float(), a, b, detail, fake_logits.float(), loss_cfg)
+    if loss_cfg.get("lambda_equivariance"):
+        _, transform = draw_transform(loss_cfg.get("equivariance_transforms"))
+
+        def fuse(x, y):
+            with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                return run.g_model(x, y).float()
+
+        term = equivariance_loss(fuse, a, b, fused.float(), transform)
+        loss_g = loss_g + float(loss_cfg["lambda_equivariance"]) * term
+        terms["equivariance"] = float(term.detach())
     loss_g.backward()
     run.opt_g.step()
     run.discriminator.requires_grad_(True)

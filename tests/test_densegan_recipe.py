@@ -347,3 +347,43 @@ def test_equivariance_term_is_trained_and_logged(tmp_path):
     assert "equivariance" in steps and (steps.equivariance > 0).all() and (steps.share_equivariance > 0).all()
     np.testing.assert_allclose(steps.filter(like="share_").sum(axis=1), 1.0, rtol=1e-9)
     assert resolve_config("densegan-equivariant", profile="long")["loss"]["lambda_equivariance"] == 5.0
+
+
+# ----------------------------------------------------------------------------------------- perceptual loss
+
+def test_perceptual_loss_on_hand_made_inputs():
+    from methods.densegan.model import DenseEncoder
+    from methods.densegan.perceptual import EncoderFeatures, perceptual_loss
+    torch.manual_seed(0)
+    features = EncoderFeatures(DenseEncoder(4, 4, 2), ["stem", "dense2"])
+    a, b = torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)
+    assert float(perceptual_loss(features, a, a, a)) == 0.0                 # F = A = B
+    fused = torch.rand(2, 1, 24, 24, requires_grad=True)
+    loss = perceptual_loss(features, fused, a, b)
+    loss.backward()
+    assert float(loss.detach()) > 0 and fused.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in features.parameters())     # frozen
+    # by hand for one layer: mean |phi(F) - max(phi(A), phi(B))|
+    stem = EncoderFeatures(features.encoder, ["stem"])
+    phi = lambda x: stem(x)[0]                                             # noqa: E731
+    expected = (phi(fused) - torch.maximum(phi(a), phi(b))).abs().mean()
+    assert float(perceptual_loss(stem, fused, a, b)) == pytest.approx(float(expected), rel=1e-6)
+    with pytest.raises(UserError, match="unknown dense9"):
+        EncoderFeatures(DenseEncoder(4, 4, 2), ["dense9"])
+
+
+def test_perceptual_term_is_trained_and_logged(tmp_path):
+    from methods.densegan.checkpoint import save_generator
+    from methods.densegan.model import Generator, GeneratorConfig
+    torch.manual_seed(1)
+    ae = save_generator(Generator(GeneratorConfig(stem_channels=4, growth=4, decoder_channels=(4,),
+                                                  fusion_rule="mean")), tmp_path / "ae.safetensors")
+    cfg = tiny_config(epochs=1)
+    cfg["model"]["output_activation"] = "sigmoid"
+    cfg["loss"].update(lambda_perceptual=1.0, perceptual_layers=["dense1"], perceptual_weights=str(ae))
+    train(cfg, tmp_path / "run")
+    steps = pd.read_csv(tmp_path / "run" / "log_steps.csv")
+    assert (steps.perceptual > 0).all() and (steps.share_perceptual > 0).all()
+    cfg["loss"]["perceptual_weights"] = str(tmp_path / "none.safetensors")
+    with pytest.raises(UserError, match="no feature network"):
+        train(cfg, tmp_path / "run2")

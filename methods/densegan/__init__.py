@@ -50,6 +50,7 @@ VARIANTS = {
     "densegan-plus": "Dense-block GAN plus (issue #6): best study combination of fusion rule, discriminator, losses.",
     # issue #21: the equivariance prior as a loss term (no shipped weights until the campaign trains it)
     "densegan-equivariant": "Dense-block GAN trained with an equivariant-imaging loss (flips, rot90, shifts).",
+    "densegan-perceptual": "Dense-block GAN trained with a perceptual loss from its own frozen autoencoder's encoder.",
 }
 
 

@@ -44,7 +44,8 @@ from bench.errors import UserError
 from methods.densegan.losses import gaussian_blur as _gaussian_blur, local_intensity_target, sobel
 
 PLUS_LOSS_KEYS = ("lambda_local_int", "lambda_local_contrast", "local_sigma", "local_power",
-                  "lambda_texture", "texture_mode", "lambda_freq", "lambda_equivariance", "equivariance_transforms")
+                  "lambda_texture", "texture_mode", "lambda_freq", "lambda_equivariance", "equivariance_transforms",
+                  "lambda_perceptual", "perceptual_layers", "perceptual_weights")   # the last three: perceptual.py
 EQUIVARIANCE_TRANSFORMS = ("flip", "rot90", "shift")
 MAX_SHIFT = 8
 _EPS = 1e-8  # keeps sqrt differentiable where a local variance is 0

@@ -422,6 +422,26 @@ def discriminator_step(run: TrainingRun, a, b, detail, fused, autocast: torch.dt
     return total
 
 
+def second_pass_terms(run: TrainingRun, a, b, fused, autocast: torch.dtype | None) -> dict:
+    """{name: (lambda, value)} of the loss terms that run a network again, when their lambda is set:
+    the equivariant-imaging term (the generator on a transformed pair) and the perceptual term (the frozen
+    autoencoder's encoder on F, A and B); see ``losses_plus`` and ``perceptual``."""
+    cfg, terms = run.config["loss"], {}
+    if cfg.get("lambda_equivariance"):
+        _, transform = draw_transform(cfg.get("equivariance_transforms"))
+
+        def fuse(x, y):
+            with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                return run.g_model(x, y).float()
+
+        terms["equivariance"] = (float(cfg["lambda_equivariance"]),
+                                 equivariance_loss(fuse, a, b, fused.float(), transform))
+    if cfg.get("lambda_perceptual"):
+        from methods.densegan.perceptual import perceptual_term
+        terms["perceptual"] = (float(cfg["lambda_perceptual"]), perceptual_term(cfg, fused.float(), a, b))
+    return terms
+
+
 def generator_step(run: TrainingRun, a, b, detail, fused, autocast: torch.dtype | None):
     """One G update through the frozen, unwrapped discriminator (no gradient sync for D in this step)."""
     run.discriminator.requires_grad_(False)
@@ -430,16 +450,9 @@ def generator_step(run: TrainingRun, a, b, detail, fused, autocast: torch.dtype 
         fake_logits = run.discriminator(fused)
     loss_cfg = run.config["loss"]
     loss_g, terms = generator_loss(fused.float(), a, b, detail, fake_logits.float(), loss_cfg)
-    if loss_cfg.get("lambda_equivariance"):
-        _, transform = draw_transform(loss_cfg.get("equivariance_transforms"))
-
-        def fuse(x, y):
-            with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                return run.g_model(x, y).float()
-
-        term = equivariance_loss(fuse, a, b, fused.float(), transform)
-        loss_g = loss_g + float(loss_cfg["lambda_equivariance"]) * term
-        terms["equivariance"] = float(term.detach())
+    for name, (weight, term) in second_pass_terms(run, a, b, fused, autocast).items():
+        loss_g = loss_g + weight * term
+        terms[name] = float(term.detach())
     loss_g.backward()
     run.opt_g.step()
     run.discriminator.requires_grad_(True)

@@ -1,0 +1,149 @@
+"""Perceptual loss for the dense-block GAN from the project's own frozen encoder (no download).
+
+The feature network is DenseFuse's first stage (Li & Wu, IEEE TIP 28(5), 2019, Sec. III-B): the
+encoder-decoder trained alone to reconstruct single source images, with
+
+    L_ae = L_pixel + lambda L_ssim,   L_pixel = ||O - I||_2^2 (mean),   L_ssim = 1 - SSIM(O, I)   (Eqs. 4-6)
+
+(lambda = 100, one of the paper's values). Here that is a ``Generator`` with the ``mean`` fusion rule
+fed the same image twice, so G(I, I) = decoder(encoder(I)): the saved file is an ordinary generator file
+(``methods/weights/densegan-autoencoder.safetensors``, written by ``python -m methods.densegan.perceptual
+train``) and its encoder, frozen, is the feature network.
+
+The loss (``loss.lambda_perceptual``; layers ``loss.perceptual_layers`` among ``stem``, ``dense1`` ...
+``denseN``; file ``loss.perceptual_weights``, default the shipped one):
+
+    L_perc = mean over the chosen layers l of  mean | phi_l(F) - max(phi_l(A), phi_l(B)) |
+
+F's features should carry, per channel and position, the stronger of the two sources' activations (the
+feature-space form of the max-intensity and max-gradient targets; in the spirit of the perceptual
+losses of Johnson et al. 2016 as used by fusion networks such as DenseFuse's successors).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bench.errors import UserError, report_user_error
+from methods.densegan.checkpoint import load_generator, save_generator
+from methods.densegan.losses import ssim
+from methods.densegan.model import DenseEncoder, Generator, GeneratorConfig
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "densegan-autoencoder.safetensors"
+SSIM_WEIGHT = 100.0
+
+
+def layer_names(encoder: nn.Module) -> list[str]:
+    return ["stem", *(f"dense{i + 1}" for i in range(len(encoder.block)))]
+
+
+class EncoderFeatures(nn.Module):
+    """The chosen block outputs of a frozen dense encoder: ``forward(x) -> [phi_l(x) for l in layers]``."""
+
+    def __init__(self, encoder: DenseEncoder, layers):
+        super().__init__()
+        if not isinstance(encoder, DenseEncoder):
+            raise UserError("perceptual loss: the feature network must have the dense encoder")
+        known = layer_names(encoder)
+        layers = list(layers or known)
+        unknown = sorted(set(layers) - set(known))
+        if unknown:
+            raise UserError(f"loss config: perceptual_layers has unknown {', '.join(unknown)} (known: {', '.join(known)})")
+        self.encoder, self.layers = encoder, layers
+        self.encoder.requires_grad_(False).eval()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        enc = self.encoder
+        outputs = {"stem": enc.act(enc.stem(x))}
+        feats = outputs["stem"]
+        for i, conv in enumerate(enc.block):
+            out = enc.act(conv(feats))
+            outputs[f"dense{i + 1}"] = out
+            feats = torch.cat([feats, out], dim=1)
+        return [outputs[name] for name in self.layers]
+
+
+@lru_cache(maxsize=4)
+def feature_network(path: str, layers: tuple, device: str) -> EncoderFeatures:
+    """The frozen encoder of the autoencoder file ``path`` (loaded once per process)."""
+    if not Path(path).is_file():
+        raise UserError(f"perceptual loss: no feature network {path}; train it with "
+                        f"python -m methods.densegan.perceptual train")
+    return EncoderFeatures(load_generator(Path(path)).encoder, layers).to(device)
+
+
+def perceptual_loss(features: EncoderFeatures, fused, a, b) -> torch.Tensor:
+    """mean_l mean | phi_l(F) - max(phi_l(A), phi_l(B)) | (targets carry no gradient)."""
+    with torch.no_grad():
+        goals = [torch.maximum(fa, fb) for fa, fb in zip(features(a), features(b))]
+    return torch.stack([(f - g).abs().mean() for f, g in zip(features(fused), goals)]).mean()
+
+
+def perceptual_term(cfg: dict, fused, a, b) -> torch.Tensor:
+    """L_perc for a ``loss:`` config section (the feature network from ``perceptual_weights``)."""
+    path = str(Path(cfg.get("perceptual_weights") or WEIGHTS).resolve())
+    layers = tuple(cfg.get("perceptual_layers") or ())
+    return perceptual_loss(feature_network(path, layers, str(fused.device)), fused, a, b)
+
+
+def autoencoder_loss(output: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """DenseFuse's L_pixel + 100 L_ssim (Eqs. 4-6)."""
+    return ((output - image) ** 2).mean() + SSIM_WEIGHT * (1.0 - ssim(output, image))
+
+
+def train_autoencoder(out: Path, steps: int = 400, batch: int = 16, patch: int = 64, seed: int = 0,
+                      datasets=("harvard_ct_mri_casewise_train", "harvard_pet_mri_casewise_train",
+                                "harvard_spect_mri_casewise_train")) -> Path:
+    """Train the dense encoder and decoder to reconstruct single source images; save as a generator file."""
+    from methods.densegan.data import FusionPairs
+
+    torch.manual_seed(seed)
+    model = Generator(GeneratorConfig(fusion_rule="mean"))
+    data = FusionPairs({"datasets": list(datasets), "patch_size": patch, "rot90": True,
+                        "patches_per_pair": max(1, steps * batch // 1000 + 1)}, seed=seed)
+    loader = torch.utils.data.DataLoader(data, batch_size=batch // 2, shuffle=True,
+                                         generator=torch.Generator().manual_seed(seed), drop_last=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    done, losses = 0, []
+    while done < steps:
+        for a, b, _ in loader:
+            images = torch.cat([a, b])              # every source is a reconstruction target of its own
+            loss = autoencoder_loss(model(images, images), images)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            done += 1
+            if done % 50 == 0:
+                print(f"step {done}/{steps}: loss {sum(losses[-50:]) / 50:.4f}", file=sys.stderr)
+            if done >= steps:
+                break
+    return save_generator(model, out, {"method": "densegan-autoencoder", "steps": str(steps),
+                                       "samples": str(steps * batch), "final_loss": f"{sum(losses[-50:]) / 50:.5f}"})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m methods.densegan.perceptual",
+                                     description="train the perceptual loss's feature network (DenseFuse stage 1)")
+    parser.add_argument("command", choices=["train"])
+    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        if args.steps < 1:
+            raise UserError(f"--steps must be at least 1, got {args.steps}")
+        print(f"wrote {train_autoencoder(args.out, args.steps)}")
+    except UserError as exc:
+        return report_user_error(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

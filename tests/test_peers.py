@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import methods
 from bench.cli import main
 from bench.errors import UserError
 from bench.io import read_image, to_uint8
 from methods import pretrained
+from methods.densefuse import l1_fusion
 from methods.ifcnn import IFCNN, opencv_rgb_to_grey
 from tests.conftest import HARVARD, SHARED
 
@@ -63,21 +65,29 @@ def parity(method: str, task: str, names=None, **params) -> tuple[float, int]:
     return close / total, worst
 
 
-# --- IFCNN -------------------------------------------------------------------------------------------------
+# --- parity with the authors' outputs ---------------------------------------------------------------------
+
+# within one grey level on at least 99.9 % of pixels (issue #17)
+GREY_LEVEL_PARITY = ["ifcnn", "densefuse"]
+
 
 @pytest.mark.parametrize("task", TASKS)
-def test_ifcnn_matches_the_authors_outputs_on_two_pairs(peer_cache, task):
-    names = [p.stem for p in sorted((PEERS / "outputs" / "ifcnn" / task).glob("*.png"))[:2]]
-    within_one, worst = parity("ifcnn", task, names)
-    assert within_one >= 0.999, (task, within_one, worst)
+@pytest.mark.parametrize("method", GREY_LEVEL_PARITY)
+def test_matches_the_authors_outputs_on_two_pairs(peer_cache, method, task):
+    names = [p.stem for p in sorted((PEERS / "outputs" / method / task).glob("*.png"))[:2]]
+    within_one, worst = parity(method, task, names)
+    assert within_one >= 0.999, (method, task, within_one, worst)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
-def test_ifcnn_matches_the_authors_outputs_on_all_24_pairs(peer_cache, task):
-    within_one, worst = parity("ifcnn", task)
-    assert within_one >= 0.999, (task, within_one, worst)
+@pytest.mark.parametrize("method", GREY_LEVEL_PARITY)
+def test_matches_the_authors_outputs_on_all_24_pairs(peer_cache, method, task):
+    within_one, worst = parity(method, task)
+    assert within_one >= 0.999, (method, task, within_one, worst)
 
+
+# --- IFCNN -------------------------------------------------------------------------------------------------
 
 def test_ifcnn_schemes_use_their_own_snapshots(peer_cache):
     a = read_image(HARVARD / "CT-MRI" / "test" / "CT" / "2004.png")
@@ -104,6 +114,33 @@ def test_ifcnn_complexity_counts_both_feature_passes():
     per_pixel = 2 * (7 * 7 * 3 * 64 + 9 * 64 * 64) + 9 * 64 * 64 + 64 * 3
     assert info["macs"] == per_pixel * 256 * 256
     assert info["parameters"] == sum(p.numel() for p in IFCNN().parameters())
+
+
+# --- DenseFuse ---------------------------------------------------------------------------------------------
+
+def test_densefuse_l1_rule_weights_by_block_averaged_activity():
+    rng = torch.Generator().manual_seed(0)
+    phi = torch.rand(1, 64, 12, 12, generator=rng) + 0.1
+    silent = torch.zeros_like(phi)
+    for radius in (0, 1):
+        # all activity in one source: that source's features pass unchanged (addition would halve them)
+        torch.testing.assert_close(l1_fusion([phi, silent], radius), phi)
+        torch.testing.assert_close(l1_fusion([silent, silent], radius), silent)
+    other = torch.rand(1, 64, 12, 12, generator=rng)
+    c1, c2 = phi.abs().sum(1, keepdim=True), other.abs().sum(1, keepdim=True)
+    torch.testing.assert_close(l1_fusion([phi, other], 0), (c1 * phi + c2 * other) / (c1 + c2))
+    # r = 1: the weights come from 3x3 block sums of the activity (Eq. 8), not from single pixels
+    box = torch.ones(1, 1, 3, 3)
+    s1, s2 = F.conv2d(c1, box, padding=1), F.conv2d(c2, box, padding=1)
+    torch.testing.assert_close(l1_fusion([phi, other], 1), (s1 * phi + s2 * other) / (s1 + s2))
+
+
+def test_densefuse_l1_and_addition_agree_on_identical_sources(peer_cache):
+    a = read_image(HARVARD / "CT-MRI" / "test" / "MRI" / "2004.png")
+    b = read_image(HARVARD / "CT-MRI" / "test" / "CT" / "2004.png")
+    np.testing.assert_allclose(methods.fuse(a, a, "densefuse", strategy="l1"), methods.fuse(a, a, "densefuse"),
+                               atol=1.01 / 255)
+    assert np.mean(np.abs(methods.fuse(a, b, "densefuse", strategy="l1") - methods.fuse(a, b, "densefuse"))) > 1 / 255
 
 
 # --- loading the weights --------------------------------------------------------------------------------

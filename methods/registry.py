@@ -33,6 +33,9 @@ class Method:
     trainable: bool = False
     # optional: complexity(**params) -> {"parameters": int, "macs": int} per 256x256 pair (learned models)
     complexity: Callable[..., dict] | None = None
+    # optional: finish(image) -> image, applied by ``fuse`` to the final grey or re-coloured RGB image: a
+    # published method's own output scaling that acts on all colour channels (GeSeNet's min-max stretch)
+    finish: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __call__(self, a: np.ndarray, b: np.ndarray, **params) -> np.ndarray:
         unknown = sorted(set(params) - set(self.params))
@@ -45,7 +48,7 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, *, citation: str, trainable: bool = False, complexity=None):
+def register_method(name: str, *, citation: str, trainable: bool = False, complexity=None, finish=None):
     """Decorator: register ``fn(a, b, *, param=default, ...)`` under ``name``."""
     def decorate(fn):
         if name in METHODS:
@@ -53,7 +56,7 @@ def register_method(name: str, *, citation: str, trainable: bool = False, comple
         sig = inspect.signature(fn)
         params = {p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY}
         summary = (inspect.getdoc(fn) or name).splitlines()[0]
-        METHODS[name] = Method(name, fn, citation, summary, params, trainable, complexity)
+        METHODS[name] = Method(name, fn, citation, summary, params, trainable, complexity, finish)
         return fn
     return decorate
 
@@ -116,4 +119,5 @@ def fuse(a: np.ndarray, b: np.ndarray, method: str = "average", **params) -> np.
     if fused.shape != a.shape[:2]:
         raise RuntimeError(f"method {method!r} returned shape {fused.shape} for inputs of shape {a.shape[:2]}")
     fused = np.clip(fused, 0.0, 1.0)
-    return recolour(fused, colour) if colour is not None else fused
+    fused = recolour(fused, colour) if colour is not None else fused
+    return np.clip(m.finish(fused), 0.0, 1.0).astype(np.float32) if m.finish else fused

@@ -43,9 +43,10 @@ def empty_cache(monkeypatch, tmp_path) -> Path:
     return cache
 
 
-def parity(method: str, task: str, names=None, **params) -> tuple[float, int]:
-    """Fraction of pixels within one grey level of the authors' output, and the largest difference, over
-    the pairs of ``task`` (all 24 when ``names`` is None), fused through ``methods.fuse`` as a suite does."""
+def parity(method: str, task: str, names=None, **params) -> tuple[float, int, float]:
+    """Fraction of pixels within one grey level of the authors' output, the largest difference and the lowest
+    per-pair PSNR (dB), over the pairs of ``task`` (all 24 when ``names`` is None), fused through
+    ``methods.fuse`` as a suite does."""
     folder = PEERS / "outputs" / method / task
     if not folder.is_dir():
         pytest.skip(f"authors' outputs not found at {folder}")
@@ -53,6 +54,7 @@ def parity(method: str, task: str, names=None, **params) -> tuple[float, int]:
     files = [f for f in files if f.stem in names] if names else files
     assert files
     close = total = worst = 0
+    lowest_psnr = np.inf
     for ref in files:
         a = read_image(HARVARD / task / "test" / TASKS[task] / ref.name)
         b = read_image(HARVARD / task / "test" / "MRI" / ref.name)
@@ -62,7 +64,9 @@ def parity(method: str, task: str, names=None, **params) -> tuple[float, int]:
         close += int((diff <= 1).sum())
         total += diff.size
         worst = max(worst, int(diff.max()))
-    return close / total, worst
+        mse = float(np.mean(diff.astype(float) ** 2))
+        lowest_psnr = min(lowest_psnr, 10 * np.log10(255 ** 2 / mse) if mse else np.inf)
+    return close / total, worst, lowest_psnr
 
 
 # --- parity with the authors' outputs ---------------------------------------------------------------------
@@ -75,7 +79,7 @@ GREY_LEVEL_PARITY = ["ifcnn", "densefuse", "matr"]
 @pytest.mark.parametrize("method", GREY_LEVEL_PARITY)
 def test_matches_the_authors_outputs_on_two_pairs(peer_cache, method, task):
     names = [p.stem for p in sorted((PEERS / "outputs" / method / task).glob("*.png"))[:2]]
-    within_one, worst = parity(method, task, names)
+    within_one, worst, _ = parity(method, task, names)
     assert within_one >= 0.999, (method, task, within_one, worst)
 
 
@@ -83,8 +87,33 @@ def test_matches_the_authors_outputs_on_two_pairs(peer_cache, method, task):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("method", GREY_LEVEL_PARITY)
 def test_matches_the_authors_outputs_on_all_24_pairs(peer_cache, method, task):
-    within_one, worst = parity(method, task)
+    within_one, worst, _ = parity(method, task)
     assert within_one >= 0.999, (method, task, within_one, worst)
+
+
+# GeSeNet samples Gumbel noise (the authors' script runs it in train mode): at least 40 dB PSNR (issue #17)
+@pytest.mark.parametrize("task", TASKS)
+def test_gesenet_is_within_40_db_of_the_authors_outputs_on_two_pairs(peer_cache, task):
+    names = [p.stem for p in sorted((PEERS / "outputs" / "gesenet" / task).glob("*.png"))[:2]]
+    _, _, psnr = parity("gesenet", task, names)
+    assert psnr >= 40, (task, psnr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_gesenet_is_within_40_db_of_the_authors_outputs_on_all_24_pairs(peer_cache, task):
+    _, _, psnr = parity("gesenet", task)
+    assert psnr >= 40, (task, psnr)
+
+
+def test_gesenet_seed_sets_the_gumbel_noise(peer_cache):
+    a = read_image(HARVARD / "CT-MRI" / "test" / "CT" / "2004.png")
+    b = read_image(HARVARD / "CT-MRI" / "test" / "MRI" / "2004.png")
+    first, again = methods.fuse(a, b, "gesenet"), methods.fuse(a, b, "gesenet", seed=0)
+    other = methods.fuse(a, b, "gesenet", seed=1)
+    np.testing.assert_array_equal(first, again)
+    psnr = 10 * np.log10(1 / np.mean((first - other) ** 2))
+    assert 40 < psnr < 70, psnr          # another sample of the masks: close, not equal
 
 
 # --- IFCNN -------------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ Image Processing 28(5), 2614-2623, 2019. Code and weights: https://github.com/hl
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import UserError
-from methods.pretrained import load_state_dict, network_complexity, published, resolve_weights
+from methods.pretrained import load_network, network_complexity, published
 from methods.registry import register_method
 
 CITATION = ("H. Li, X.-J. Wu, DenseFuse: A fusion approach to infrared and visible images, "
@@ -121,18 +120,13 @@ class DenseFuse(nn.Module):
         return self.decoder(self.fusion([self.encoder(x) for x in images]))
 
 
-@lru_cache(maxsize=4)
-def _cached_network(path: str, mtime_ns: int, device: str) -> DenseFuse:
-    return load_state_dict(DenseFuse(), path, "DenseFuse (grey)").eval().to(device)
-
-
 def densefuse_network(strategy: str = "addition", l1_radius: int = 1, weights: str | Path | None = None,
                       device: str = "cpu") -> DenseFuse:
     """The DenseFuse network with its weights, loaded once per file; the rule is set per call."""
     if strategy not in STRATEGIES:
         raise UserError(f"densefuse: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
-    path = resolve_weights(published("densefuse", "densefuse_gray.model"), weights)
-    net = _cached_network(str(path), path.stat().st_mtime_ns, device)
+    net = load_network(DenseFuse, (), published("densefuse", "densefuse_gray.model"), weights, device,
+                       "DenseFuse (grey)")
     net.strategy, net.l1_radius = strategy, int(l1_radius)
     return net
 

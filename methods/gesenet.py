@@ -41,7 +41,6 @@ Systems, 2023. Code and weights: https://github.com/lok-18/GeSeNet
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.pretrained import load_state_dict, network_complexity, published, resolve_weights
+from methods.pretrained import load_network, network_complexity, published
 from methods.registry import register_method
 
 CITATION = ("J. Li, J. Liu, S. Zhou, Q. Zhang, N. K. Kasabov, GeSeNet: A general semantic-guided network with "
@@ -222,15 +221,9 @@ class GeSeNet(nn.Module):
         return self.decoder1(self.decoder2(torch.cat([x, other_edges], dim=1)))
 
 
-@lru_cache(maxsize=4)
-def _cached_network(path: str, mtime_ns: int, device: str) -> GeSeNet:
-    return load_state_dict(GeSeNet(), path, "GeSeNet").eval().to(device)
-
-
 def gesenet_network(weights: str | Path | None = None, device: str = "cpu") -> GeSeNet:
     """The GeSeNet network with its weights (``weights`` or the cached ``GeSeNet.pth``), loaded once per file."""
-    path = resolve_weights(published("gesenet", "GeSeNet.pth"), weights)
-    return _cached_network(str(path), path.stat().st_mtime_ns, device)
+    return load_network(GeSeNet, (), published("gesenet", "GeSeNet.pth"), weights, device)
 
 
 def gesenet_complexity(**_ignored) -> dict:

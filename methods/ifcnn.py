@@ -32,7 +32,6 @@ https://github.com/uzeful/IFCNN
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import UserError
-from methods.pretrained import load_state_dict, network_complexity, published, resolve_weights
+from methods.pretrained import load_network, network_complexity, published
 from methods.registry import register_method
 
 CITATION = ("Y. Zhang, Y. Liu, P. Sun, H. Yan, X. Zhao, L. Zhang, IFCNN: A general image fusion framework "
@@ -96,17 +95,11 @@ def snapshot(scheme: str):
     return published("ifcnn", f"IFCNN-{scheme.upper()}.pth")
 
 
-@lru_cache(maxsize=8)
-def _cached_network(path: str, mtime_ns: int, scheme: str, device: str) -> IFCNN:
-    return load_state_dict(IFCNN(scheme), path, f"IFCNN-{scheme.upper()}").eval().to(device)
-
-
 def ifcnn_network(scheme: str = "max", weights: str | Path | None = None, device: str = "cpu") -> IFCNN:
     """The IFCNN of ``scheme`` with its weights (``weights`` or the cached snapshot), loaded once per file."""
     if scheme not in SCHEMES:
         raise UserError(f"ifcnn: unknown scheme {scheme!r} (known: {', '.join(SCHEMES)})")
-    path = resolve_weights(snapshot(scheme), weights)
-    return _cached_network(str(path), path.stat().st_mtime_ns, scheme, device)
+    return load_network(IFCNN, (scheme,), snapshot(scheme), weights, device, f"IFCNN-{scheme.upper()}")
 
 
 def opencv_rgb_to_grey(rgb: np.ndarray) -> np.ndarray:

@@ -37,7 +37,6 @@ https://github.com/tthinking/MATR
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.pretrained import load_state_dict, network_complexity, published, resolve_weights
+from methods.pretrained import load_network, network_complexity, published
 from methods.registry import register_method
 
 CITATION = ("W. Tang, F. He, Y. Liu, Y. Duan, MATR: Multimodal medical image fusion via multiscale adaptive "
@@ -181,15 +180,9 @@ class MATR(nn.Module):
         return self.convolutional_out(total)
 
 
-@lru_cache(maxsize=4)
-def _cached_network(path: str, mtime_ns: int, device: str) -> MATR:
-    return load_state_dict(MATR(), path, "MATR").eval().to(device)
-
-
 def matr_network(weights: str | Path | None = None, device: str = "cpu") -> MATR:
     """The MATR network with its weights (``weights`` or the cached ``model_10.pth``), loaded once per file."""
-    path = resolve_weights(published("matr", "model_10.pth"), weights)
-    return _cached_network(str(path), path.stat().st_mtime_ns, device)
+    return load_network(MATR, (), published("matr", "model_10.pth"), weights, device)
 
 
 def matr_complexity(**_ignored) -> dict:

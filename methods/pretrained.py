@@ -21,6 +21,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from bench.errors import UserError, first_few
@@ -217,6 +218,20 @@ def load_state_dict(model, path: str | os.PathLike, what: str):
                             f"expected {tuple(tensor.shape)}")
     model.load_state_dict(state, strict=True)
     return model
+
+
+def load_network(architecture, args: tuple, entry: PublishedWeights, weights: str | os.PathLike | None = None,
+                 device: str = "cpu", what: str | None = None):
+    """``architecture(*args)`` in eval mode with the weights of ``entry`` (or the file ``weights``) on
+    ``device``; built and loaded once per (file version, arguments, device)."""
+    path = resolve_weights(entry, weights)
+    return _load_network(architecture, tuple(args), str(path), path.stat().st_mtime_ns, device,
+                         what or architecture.__name__)
+
+
+@lru_cache(maxsize=16)
+def _load_network(architecture, args: tuple, path: str, mtime_ns: int, device: str, what: str):
+    return load_state_dict(architecture(*args), path, what).eval().to(device)
 
 
 def network_complexity(model, *inputs) -> dict:

@@ -90,6 +90,12 @@ class Registry:
         self.path = Path(path)
         self.dataset_specs: dict = spec.get("datasets", {}) or {}
         self.suites: dict = spec.get("suites", {}) or {}
+        self.method_specs: dict = spec.get("methods", {}) or {}     # kind: precomputed (bench/precomputed.py)
+
+    def precomputed(self) -> dict:
+        """The published-output methods of this registry, by name (``bench.precomputed``)."""
+        from bench.precomputed import precomputed_methods
+        return precomputed_methods(self.method_specs, self.path.parent)
 
     def suite(self, name: str) -> dict:
         if name not in self.suites:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import UserError
-from methods.pretrained import load_network, network_complexity, published
+from methods.pretrained import load_network, network_complexity, published, weights_check
 from methods.registry import register_method
 
 CITATION = ("H. Li, X.-J. Wu, DenseFuse: A fusion approach to infrared and visible images, "
@@ -136,7 +136,8 @@ def densefuse_complexity(**_ignored) -> dict:
     return network_complexity(DenseFuse(), *[torch.zeros(1, 1, 256, 256)] * 2)
 
 
-@register_method("densefuse", citation=CITATION, complexity=densefuse_complexity)
+@register_method("densefuse", citation=CITATION, complexity=densefuse_complexity,
+                 unavailable=weights_check(published("densefuse", "densefuse_gray.model")))
 def densefuse(a: np.ndarray, b: np.ndarray, *, strategy: str = "addition", l1_radius: int = 1,
               weights: str | None = None, device: str = "cpu") -> np.ndarray:
     """DenseFuse (Li & Wu 2019): dense-block encoder, addition or l1-norm feature fusion, authors' weights."""

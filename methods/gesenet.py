@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.pretrained import load_network, network_complexity, published
+from methods.pretrained import load_network, network_complexity, published, weights_check
 from methods.registry import register_method
 
 CITATION = ("J. Li, J. Liu, S. Zhou, Q. Zhang, N. K. Kasabov, GeSeNet: A general semantic-guided network with "
@@ -240,7 +240,8 @@ def stretch_to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.float32(255) * stretched).astype(np.uint8).astype(np.float32) / np.float32(255)
 
 
-@register_method("gesenet", citation=CITATION, complexity=gesenet_complexity, finish=stretch_to_uint8)
+@register_method("gesenet", citation=CITATION, complexity=gesenet_complexity,
+                 unavailable=weights_check(published("gesenet", "GeSeNet.pth")), finish=stretch_to_uint8)
 def gesenet(a: np.ndarray, b: np.ndarray, *, seed: int = 0, weights: str | None = None,
             device: str = "cpu") -> np.ndarray:
     """GeSeNet (Li et al. 2023): edge, region-mask and global refinement modules; Gumbel masks seeded by ``seed``."""

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import UserError
-from methods.pretrained import load_network, network_complexity, published
+from methods.pretrained import load_network, missing_weights, network_complexity, published
 from methods.registry import register_method
 
 CITATION = ("Y. Zhang, Y. Liu, P. Sun, H. Yan, X. Zhao, L. Zhang, IFCNN: A general image fusion framework "
@@ -114,7 +114,11 @@ def ifcnn_complexity(scheme: str = "max", **_ignored) -> dict:
     return network_complexity(IFCNN(scheme), *[torch.zeros(1, 3, 256, 256)] * 2)
 
 
-@register_method("ifcnn", citation=CITATION, complexity=ifcnn_complexity)
+def ifcnn_unavailable(scheme: str = "max", weights: str | None = None, **_ignored) -> str | None:
+    return missing_weights(snapshot(scheme), weights) if scheme in SCHEMES else None
+
+
+@register_method("ifcnn", citation=CITATION, complexity=ifcnn_complexity, unavailable=ifcnn_unavailable)
 def ifcnn(a: np.ndarray, b: np.ndarray, *, scheme: str = "max", weights: str | None = None,
           device: str = "cpu") -> np.ndarray:
     """IFCNN (Zhang et al. 2020): CNN features fused element-wise (max, sum or mean), authors' weights."""

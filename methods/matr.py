@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.pretrained import load_network, network_complexity, published
+from methods.pretrained import load_network, network_complexity, published, weights_check
 from methods.registry import register_method
 
 CITATION = ("W. Tang, F. He, Y. Liu, Y. Duan, MATR: Multimodal medical image fusion via multiscale adaptive "
@@ -190,7 +190,8 @@ def matr_complexity(**_ignored) -> dict:
     return network_complexity(MATR().eval(), torch.zeros(1, 2, 256, 256))
 
 
-@register_method("matr", citation=CITATION, complexity=matr_complexity)
+@register_method("matr", citation=CITATION, complexity=matr_complexity,
+                 unavailable=weights_check(published("matr", "model_10.pth")))
 def matr(a: np.ndarray, b: np.ndarray, *, weights: str | None = None, device: str = "cpu") -> np.ndarray:
     """MATR (Tang et al. 2022): adaptive convolutions and a transformer on three scales, authors' weights."""
     net = matr_network(weights, device)

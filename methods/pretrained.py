@@ -102,6 +102,14 @@ def missing_weights(entry: PublishedWeights, weights: str | os.PathLike | None =
             f"{entry.url}) or pass weights=FILE")
 
 
+def weights_check(entry: PublishedWeights):
+    """The registry's ``unavailable`` hook for a method with one published file: the reason its file is
+    missing, or None."""
+    def unavailable(weights: str | None = None, **_ignored) -> str | None:
+        return missing_weights(entry, weights)
+    return unavailable
+
+
 def resolve_weights(entry: PublishedWeights, weights: str | os.PathLike | None = None) -> Path:
     """``weights`` when given (it must exist), else the cached copy of ``entry``; one-line error otherwise."""
     if weights:

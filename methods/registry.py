@@ -36,6 +36,9 @@ class Method:
     # optional: finish(image) -> image, applied by ``fuse`` to the final grey or re-coloured RGB image: a
     # published method's own output scaling that acts on all colour channels (GeSeNet's min-max stretch)
     finish: Callable[[np.ndarray], np.ndarray] | None = None
+    # optional: unavailable(**params) -> None, or why this configuration cannot run here (a deep peer whose
+    # published weights are not in the cache); a suite leaves it out and its report says why
+    unavailable: Callable[..., str | None] | None = None
 
     def __call__(self, a: np.ndarray, b: np.ndarray, **params) -> np.ndarray:
         unknown = sorted(set(params) - set(self.params))
@@ -48,7 +51,8 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, *, citation: str, trainable: bool = False, complexity=None, finish=None):
+def register_method(name: str, *, citation: str, trainable: bool = False, complexity=None, finish=None,
+                    unavailable=None):
     """Decorator: register ``fn(a, b, *, param=default, ...)`` under ``name``."""
     def decorate(fn):
         if name in METHODS:
@@ -56,7 +60,7 @@ def register_method(name: str, *, citation: str, trainable: bool = False, comple
         sig = inspect.signature(fn)
         params = {p.name: p.default for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY}
         summary = (inspect.getdoc(fn) or name).splitlines()[0]
-        METHODS[name] = Method(name, fn, citation, summary, params, trainable, complexity, finish)
+        METHODS[name] = Method(name, fn, citation, summary, params, trainable, complexity, finish, unavailable)
         return fn
     return decorate
 

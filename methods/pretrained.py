@@ -218,11 +218,11 @@ def load_state_dict(model, path: str | os.PathLike, what: str):
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        raise UserError(f"{path}: not a {what} state dict: missing {first_few(missing, 3) or 'none'}; "
+        raise UserError(f"{path}: not a state dict of {what}: missing {first_few(missing, 3) or 'none'}; "
                         f"unexpected {first_few(unexpected, 3) or 'none'}")
     for key, tensor in expected.items():
         if state[key].shape != tensor.shape:
-            raise UserError(f"{path}: not a {what} state dict: {key} has shape {tuple(state[key].shape)}, "
+            raise UserError(f"{path}: not a state dict of {what}: {key} has shape {tuple(state[key].shape)}, "
                             f"expected {tuple(tensor.shape)}")
     model.load_state_dict(state, strict=True)
     return model

@@ -16,22 +16,23 @@ import torch.nn.functional as F
 import methods
 from bench.cli import main
 from bench.errors import UserError
-from bench.io import read_image, to_uint8
+from bench.io import read_image
+from bench.peers_parity import TASKS, parity
 from methods import pretrained
 from methods.densefuse import l1_fusion
 from methods.ifcnn import IFCNN, opencv_rgb_to_grey
 from tests.conftest import HARVARD, SHARED
 
 PEERS = SHARED / "peers"
-TASKS = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
 
 
 @pytest.fixture
 def peer_cache(monkeypatch) -> Path:
     """The shared copies of the published weights, used as the per-user cache (the same loader as a user's)."""
     weights = PEERS / "weights"
-    if not weights.is_dir() or not HARVARD.is_dir():
-        pytest.skip(f"deep peers' weights or Harvard data not found at {weights} / {HARVARD}")
+    for needed in (weights, PEERS / "outputs", HARVARD):
+        if not needed.is_dir():
+            pytest.skip(f"{needed} not found (the deep peers' weights and outputs, and the Harvard data)")
     monkeypatch.setenv(pretrained.CACHE_ENV, str(weights))
     return weights
 
@@ -43,32 +44,6 @@ def empty_cache(monkeypatch, tmp_path) -> Path:
     return cache
 
 
-def parity(method: str, task: str, names=None, **params) -> tuple[float, int, float]:
-    """Fraction of pixels within one grey level of the authors' output, the largest difference and the lowest
-    per-pair PSNR (dB), over the pairs of ``task`` (all 24 when ``names`` is None), fused through
-    ``methods.fuse`` as a suite does."""
-    folder = PEERS / "outputs" / method / task
-    if not folder.is_dir():
-        pytest.skip(f"authors' outputs not found at {folder}")
-    files = sorted(folder.glob("*.png"))
-    files = [f for f in files if f.stem in names] if names else files
-    assert files
-    close = total = worst = 0
-    lowest_psnr = np.inf
-    for ref in files:
-        a = read_image(HARVARD / task / "test" / TASKS[task] / ref.name)
-        b = read_image(HARVARD / task / "test" / "MRI" / ref.name)
-        ours = to_uint8(methods.fuse(a, b, method, **params)).astype(int)
-        theirs = to_uint8(read_image(ref)).astype(int)
-        diff = np.abs(ours - theirs)
-        close += int((diff <= 1).sum())
-        total += diff.size
-        worst = max(worst, int(diff.max()))
-        mse = float(np.mean(diff.astype(float) ** 2))
-        lowest_psnr = min(lowest_psnr, 10 * np.log10(255 ** 2 / mse) if mse else np.inf)
-    return close / total, worst, lowest_psnr
-
-
 # --- parity with the authors' outputs ---------------------------------------------------------------------
 
 # within one grey level on at least 99.9 % of pixels (issue #17)
@@ -78,32 +53,30 @@ GREY_LEVEL_PARITY = ["ifcnn", "densefuse", "matr"]
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("method", GREY_LEVEL_PARITY)
 def test_matches_the_authors_outputs_on_two_pairs(peer_cache, method, task):
-    names = [p.stem for p in sorted((PEERS / "outputs" / method / task).glob("*.png"))[:2]]
-    within_one, worst, _ = parity(method, task, names)
-    assert within_one >= 0.999, (method, task, within_one, worst)
+    result = parity(method, task, 2, SHARED)
+    assert result.within_one >= 0.999, (method, task, result)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("method", GREY_LEVEL_PARITY)
 def test_matches_the_authors_outputs_on_all_24_pairs(peer_cache, method, task):
-    within_one, worst, _ = parity(method, task)
-    assert within_one >= 0.999, (method, task, within_one, worst)
+    result = parity(method, task, None, SHARED)
+    assert result.pairs == 24 and result.within_one >= 0.999, (method, task, result)
 
 
 # GeSeNet samples Gumbel noise (the authors' script runs it in train mode): at least 40 dB PSNR (issue #17)
 @pytest.mark.parametrize("task", TASKS)
 def test_gesenet_is_within_40_db_of_the_authors_outputs_on_two_pairs(peer_cache, task):
-    names = [p.stem for p in sorted((PEERS / "outputs" / "gesenet" / task).glob("*.png"))[:2]]
-    _, _, psnr = parity("gesenet", task, names)
-    assert psnr >= 40, (task, psnr)
+    result = parity("gesenet", task, 2, SHARED)
+    assert result.lowest_psnr >= 40, (task, result)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_gesenet_is_within_40_db_of_the_authors_outputs_on_all_24_pairs(peer_cache, task):
-    _, _, psnr = parity("gesenet", task)
-    assert psnr >= 40, (task, psnr)
+    result = parity("gesenet", task, None, SHARED)
+    assert result.pairs == 24 and result.lowest_psnr >= 40, (task, result)
 
 
 def test_gesenet_seed_sets_the_gumbel_noise(peer_cache):
@@ -186,7 +159,7 @@ def test_missing_weights_name_the_fetch_command_and_url(empty_cache):
 def test_a_state_dict_of_another_architecture_names_missing_and_unexpected_keys(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"encoder.conv.weight": torch.zeros(16, 1, 3, 3)}, path)
-    with pytest.raises(UserError, match=r"not a IFCNN state dict: missing conv1\.weight, .*unexpected "
+    with pytest.raises(UserError, match=r"not a state dict of IFCNN: missing conv1\.weight, .*unexpected "
                                         r"encoder\.conv\.weight"):
         pretrained.load_state_dict(IFCNN(), path, "IFCNN")
 

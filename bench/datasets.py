@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import yaml
 
 from bench.errors import UserError
-from bench.io import list_images, read_image
+from bench.io import images_by_stem, read_image, read_yaml_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTRY_FILE = REPO / "datasets.yaml"
@@ -34,6 +33,7 @@ class Pair:
     loader: Callable[[], tuple[np.ndarray, np.ndarray]] = field(repr=False, compare=False)
     files: tuple[str, str] | None = None
     identity: str = ""            # for generated pairs: what determines the images
+    case: str = ""                # for slices of volumes: the case (patient) they come from
 
     def fingerprint(self) -> str:
         """A hash of what the pair's images are made from: file contents, or the generator and its inputs."""
@@ -81,15 +81,13 @@ class Registry:
     """Datasets and suites from one YAML file."""
 
     def __init__(self, path: Path = REGISTRY_FILE):
-        try:
-            spec = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise UserError(f"{path}: dataset registry not found") from None
-        except yaml.YAMLError as exc:
-            raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        spec = read_yaml_mapping(path, "dataset registry")
         self.path = Path(path)
         self.dataset_specs: dict = spec.get("datasets", {}) or {}
         self.suites: dict = spec.get("suites", {}) or {}
+        for key, value in (("datasets", self.dataset_specs), ("suites", self.suites)):
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise UserError(f"{path}: '{key}' must map each name to its settings")
         self.method_specs: dict = spec.get("methods", {}) or {}     # kind: precomputed (bench/precomputed.py)
 
     def precomputed(self) -> dict:
@@ -113,20 +111,22 @@ class Registry:
         kind = spec.get("kind")
         if kind == "phantom":
             return _phantom_dataset(name, spec)
-        if kind != "folder":
-            raise UserError(f"{self.path}: dataset {name!r} has kind {kind!r} (expected folder or phantom)")
+        if kind not in ("folder", "volumes"):
+            raise UserError(f"{self.path}: dataset {name!r} has kind {kind!r} (expected folder, volumes or phantom)")
         root, origin = resolve_data_root(data_root)
         folder = root / spec["root"]
         if not folder.is_dir() and spec.get("fallback"):
             if announce:
-                print(f"note: {name}: no folder at {folder}; using the embedded {spec['fallback']} instead",
-                      file=sys.stderr)
-            return self.dataset(spec["fallback"], data_root)
+                print(f"note: {name}: no folder at {folder}; using {spec['fallback']} instead", file=sys.stderr)
+            return self.dataset(spec["fallback"], data_root, announce=announce)
         if not root.is_dir():
             raise UserError(f"data root {root} (from {origin}) does not exist; pass --data-root DIR or set "
                             f"{DATA_ROOT_ENV} to the folder that holds {spec['root'].split('/')[0]}/")
         if not folder.is_dir():
             raise UserError(f"dataset {name!r}: folder {folder} not found (data root {root}, from {origin})")
+        if kind == "volumes":  # BraTS-style cases of NIfTI volumes, cut into slices (bench/volumes.py)
+            from bench.volumes import volume_dataset
+            return volume_dataset(name, spec, folder, _dataset_fields(name, spec))
         return _folder_dataset(name, spec, folder)
 
 
@@ -172,7 +172,7 @@ def _folder_dataset(name, spec, folder: Path) -> Dataset:
                 named[stem] = paths
         if scheme == "casewise":
             keep = casewise_split(named, split["part"], float(split.get("test_fraction", 0.2)),
-                                  int(split.get("seed", 0)))
+                                  int(split.get("seed", 0)), float(split.get("val_fraction", 0.0)))
             named = {k: v for k, v in named.items() if k in keep}
         return [Pair(name, stem, lambda pa=pa, pb=pb: (read_image(pa), read_image(pb)), (str(pa), str(pb)))
                 for stem, (pa, pb) in sorted(named.items())]
@@ -184,8 +184,7 @@ def pair_files(dir_a: Path, dir_b: Path) -> dict[str, tuple[Path, Path]]:
     for d in (dir_a, dir_b):
         if not d.is_dir():
             raise UserError(f"modality folder {d} not found")
-    files_a = {p.stem: p for p in list_images(dir_a)}
-    files_b = {p.stem: p for p in list_images(dir_b)}
+    files_a, files_b = images_by_stem(dir_a), images_by_stem(dir_b)
     for files, d in ((files_a, dir_a), (files_b, dir_b)):
         if not files:
             raise UserError(f"{d}: no images (PNG, JPEG, TIFF or BMP) in this folder")
@@ -202,15 +201,28 @@ def case_of(stem: str) -> str:
     return stem[:-3] if len(stem) > 3 and stem[-3:].isdigit() else stem
 
 
-def casewise_split(stems, part: str, test_fraction: float, seed: int) -> set[str]:
-    """The stems of one part ('train' or 'test') of a split that keeps every case in one part only.
+def casewise_split(stems, part: str, test_fraction: float, seed: int, val_fraction: float = 0.0,
+                   case=case_of) -> set[str]:
+    """The stems of one part ('train', 'val' or 'test') of a split that keeps every case in one part only.
 
-    Cases are shuffled with ``seed`` and the first ceil(test_fraction * n_cases) go to test.
+    Cases (``case(stem)``) are shuffled with ``seed``; the first ceil(test_fraction * n_cases) go to test, the next
+    ceil(val_fraction * n_cases) (at least one when ``val_fraction`` > 0) to val, the rest to train. The test
+    part does not depend on ``val_fraction``, so a validation part is carved out of the train pool only; every
+    dataset of one split must name the same ``test_fraction``, ``val_fraction`` and ``seed``.
     """
-    if part not in ("train", "test"):
-        raise UserError(f"case-wise split part must be 'train' or 'test', got {part!r}")
-    cases = sorted({case_of(s) for s in stems})
+    if part not in ("train", "val", "test"):
+        raise UserError(f"case-wise split part must be 'train', 'val' or 'test', got {part!r}")
+    if part == "val" and not val_fraction > 0:
+        raise UserError("case-wise split part 'val' needs val_fraction > 0")
+    cases = sorted({case(s) for s in stems})
     order = np.random.default_rng(seed).permutation(len(cases))
     n_test = max(1, math.ceil(test_fraction * len(cases))) if len(cases) > 1 else 0
-    test_cases = {cases[i] for i in order[:n_test]}
-    return {s for s in stems if (case_of(s) in test_cases) == (part == "test")}
+    n_val = max(1, math.ceil(val_fraction * len(cases))) if val_fraction > 0 else 0
+    if val_fraction > 0 and n_test + n_val >= len(cases):
+        raise UserError(f"case-wise split: {len(cases)} case(s) cannot give {n_test} test, {n_val} val and at "
+                        f"least one train case")
+    ranked = [cases[i] for i in order]
+    part_cases = {"test": ranked[:n_test], "val": ranked[n_test:n_test + n_val],
+                  "train": ranked[n_test + n_val:]}[part]
+    keep = set(part_cases)
+    return {s for s in stems if case(s) in keep}

@@ -37,7 +37,8 @@ import scipy.fft
 import torch
 
 from bench.errors import UserError
-from methods.registry import register_method, single_threaded_torch, worker_threads
+from bench.io import read_npz
+from methods.registry import above, between, register_method, single_threaded_torch, worker_threads
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
 OWN_DICTIONARIES = (DICTIONARY_DIR / "csmca_cartoon.npz", DICTIONARY_DIR / "csmca_texture.npz")
@@ -51,8 +52,10 @@ def _load_filters(path: Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"csmca: dictionary file {path} not found")
     if path.suffix == ".npz":
-        with np.load(path) as data:
-            arr = data["filters"] if "filters" in data else data[data.files[0]]
+        data = read_npz(path)
+        if not data:
+            raise UserError(f"csmca: {path} holds no array")
+        arr = data["filters"] if "filters" in data else next(iter(data.values()))
         filters = np.asarray(arr, dtype=np.float64)
     else:
         try:
@@ -311,7 +314,9 @@ def fuse_coefficients(coef_a: np.ndarray, coef_b: np.ndarray, radius: int) -> np
     return np.where((act_a > act_b)[None], coef_a, coef_b)
 
 
-@register_method("csmca", citation="Y. Liu, X. Chen, R. K. Ward, Z. J. Wang, IEEE Signal Process. Lett. 26(3):485-489, 2019")
+@register_method("csmca", citation="Y. Liu, X. Chen, R. K. Ward, Z. J. Wang, IEEE Signal Process. Lett. 26(3):485-489, 2019",
+                 allowed={"rounds": between(1), "lowpass_lambda": above(0), "lowpass_pad": between(0),
+                          "cartoon_radius": between(0), "texture_radius": between(0)})
 def csmca_fusion(a: np.ndarray, b: np.ndarray, *, dictionaries: str | None = None, rounds: int = 6,
                  lowpass_lambda: float = 60.0, lowpass_pad: int = 16, cartoon_radius: int = 5,
                  texture_radius: int = 2) -> np.ndarray:

@@ -38,7 +38,7 @@ from torch import nn
 
 from bench.errors import UserError
 from methods.pretrained import load_network, network_complexity, published, weights_check
-from methods.registry import register_method
+from methods.registry import between, one_of, register_method
 
 CITATION = ("H. Li, X.-J. Wu, DenseFuse: A fusion approach to infrared and visible images, "
             "IEEE Trans. Image Process. 28(5), 2019")
@@ -137,7 +137,8 @@ def densefuse_complexity(**_ignored) -> dict:
 
 
 @register_method("densefuse", citation=CITATION, complexity=densefuse_complexity,
-                 unavailable=weights_check(published("densefuse", "densefuse_gray.model")))
+                 unavailable=weights_check(published("densefuse", "densefuse_gray.model")),
+                 allowed={"strategy": one_of(STRATEGIES), "l1_radius": between(0, 16)})
 def densefuse(a: np.ndarray, b: np.ndarray, *, strategy: str = "addition", l1_radius: int = 1,
               weights: str | None = None, device: str = "cpu") -> np.ndarray:
     """DenseFuse (Li & Wu 2019): dense-block encoder, addition or l1-norm feature fusion, authors' weights."""

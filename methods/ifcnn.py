@@ -41,7 +41,7 @@ from torch import nn
 
 from bench.errors import UserError
 from methods.pretrained import load_network, missing_weights, network_complexity, published
-from methods.registry import register_method
+from methods.registry import one_of, register_method
 
 CITATION = ("Y. Zhang, Y. Liu, P. Sun, H. Yan, X. Zhao, L. Zhang, IFCNN: A general image fusion framework "
             "based on convolutional neural network, Information Fusion 54, 2020")
@@ -118,7 +118,8 @@ def ifcnn_unavailable(scheme: str = "max", weights: str | None = None, **_ignore
     return missing_weights(snapshot(scheme), weights) if scheme in SCHEMES else None
 
 
-@register_method("ifcnn", citation=CITATION, complexity=ifcnn_complexity, unavailable=ifcnn_unavailable)
+@register_method("ifcnn", citation=CITATION, complexity=ifcnn_complexity, unavailable=ifcnn_unavailable,
+                 allowed={"scheme": one_of(SCHEMES)})
 def ifcnn(a: np.ndarray, b: np.ndarray, *, scheme: str = "max", weights: str | None = None,
           device: str = "cpu") -> np.ndarray:
     """IFCNN (Zhang et al. 2020): CNN features fused element-wise (max, sum or mean), authors' weights."""

@@ -29,11 +29,14 @@ import numpy as np
 import torch
 
 from bench.errors import UserError
-from methods.registry import register_method, single_threaded_torch
+from bench.io import read_npz
+from methods.registry import above, between, register_method, single_threaded_torch
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
 DEFAULT_DICTIONARY = DICTIONARY_DIR / "sr_D_64x256.npz"
 INPUT_SCALE = 255.0  # the authors' images are double(uint8); OMP's epsilon is absolute on that scale
+# 8x8 patches: overlap 7 steps one pixel, 8 would not step at all; OMP's error bound must be positive
+SR_ALLOWED = {"overlap": between(0, 7), "epsilon": above(0)}
 SR_CITATION = ("B. Yang, S. Li, \"Multifocus image fusion and restoration with sparse representation\", "
                "IEEE Trans. Instrum. Meas. 59(4):884-892, 2010")
 
@@ -66,7 +69,7 @@ def load_dictionary(path: str | Path | None = None) -> np.ndarray:
         from scipy.io import loadmat
         content = loadmat(path)
     elif path.suffix.lower() == ".npz":
-        content = dict(np.load(path))
+        content = read_npz(path)
     else:
         raise UserError(f"{path}: dictionary must be a .mat or .npz file")
     if "D" not in content:
@@ -413,4 +416,4 @@ if __name__ == "__main__":
     from methods.sr import main as _package_main
     _package_main()
 else:
-    register_method("sr", citation=SR_CITATION)(sr_fusion)
+    register_method("sr", citation=SR_CITATION, allowed=SR_ALLOWED)(sr_fusion)

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.pretrained import load_network, network_complexity, published, weights_check
-from methods.registry import register_method
+from methods.registry import between, register_method
 
 CITATION = ("J. Li, J. Liu, S. Zhou, Q. Zhang, N. K. Kasabov, GeSeNet: A general semantic-guided network with "
             "couple mask ensemble for medical image fusion, IEEE Trans. Neural Netw. Learn. Syst., 2023")
@@ -241,10 +241,11 @@ def stretch_to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 @register_method("gesenet", citation=CITATION, complexity=gesenet_complexity,
-                 unavailable=weights_check(published("gesenet", "GeSeNet.pth")), finish=stretch_to_uint8)
+                 unavailable=weights_check(published("gesenet", "GeSeNet.pth")), finish=stretch_to_uint8,
+                 allowed={"seed": between(0, 2 ** 63 - 1)})     # torch.Generator.manual_seed's range
 def gesenet(a: np.ndarray, b: np.ndarray, *, seed: int = 0, weights: str | None = None,
             device: str = "cpu") -> np.ndarray:
-    """GeSeNet (Li et al. 2023): edge, region-mask and global refinement modules; Gumbel masks seeded by ``seed``."""
+    """GeSeNet (Li et al. 2023): edge, region-mask and global refinement modules; seeded Gumbel masks."""
     net = gesenet_network(weights, device)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     with torch.inference_mode():

@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list suites, datasets, methods and metrics")
     lst.add_argument("what", nargs="?", choices=["suites", "datasets", "methods", "metrics"])
     lst.set_defaults(func=cmd_list)
+
+    from bench.weights import add_weights_command   # published weights of the deep peers (issue #17)
+    add_weights_command(sub)
     return parser
 
 

@@ -95,6 +95,12 @@ class Registry:
         for key, value in (("datasets", self.dataset_specs), ("suites", self.suites)):
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
                 raise UserError(f"{path}: '{key}' must map each name to its settings")
+        self.method_specs: dict = spec.get("methods", {}) or {}     # kind: precomputed (bench/precomputed.py)
+
+    def precomputed(self) -> dict:
+        """The published-output methods of this registry, by name (``bench.precomputed``)."""
+        from bench.precomputed import precomputed_methods
+        return precomputed_methods(self.method_specs, self.path.parent)
 
     def suite(self, name: str) -> dict:
         if name not in self.suites:

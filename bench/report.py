@@ -138,7 +138,7 @@ def objective_html(table, metric_names) -> str:
             cells.append(f"<td><b>{text}</b></td>" if best else f"<td>{text}</td>")
         ref = " (ref)" if any(table["cells"][m][i][3] == "ref" for m in metric_names) else ""
         body.append(f"<tr><td>{html.escape(config)}{ref}</td><td>{table['n'][i]}</td>{''.join(cells)}"
-                    f"<td>{table['rank'].get(config, np.nan):.2f}</td><td>{1000 * table['seconds'][i]:.1f}</td></tr>")
+                    f"<td>{table['rank'].get(config, np.nan):.2f}</td><td>{_ms(table['seconds'][i])}</td></tr>")
     friedman = "".join(f"<td>{_p(table['friedman'][m])}</td>" for m in metric_names)
     body.append(f"<tr class='test'><td>Friedman p</td><td></td>{friedman}<td></td><td></td></tr>")
     return (f"<table><tr><th>method</th><th>n</th>{head}<th>avg rank</th><th>ms / pair</th></tr>"
@@ -161,6 +161,10 @@ def case_html(cases, dataset: str, labels, metric_names) -> str:
             "(<a href='cases.csv'>cases.csv</a>); metrics are 2-D, computed per slice (no 3-D form is used). "
             "The figure grid shows each case's middle selected slice. The significance marks above treat slices "
             "as independent pairs; slices of one case are not, so read them with the per-case spread.</p>")
+
+
+def _ms(seconds):
+    return "—" if not np.isfinite(seconds) else f"{1000 * seconds:.1f}"   # — : a precomputed method, not timed
 
 
 def _p(p):
@@ -311,6 +315,8 @@ def algorithm_table(configs, pairs, repeats: int = 3, *, cache: Path | None = No
         if version is not None and hit is not None and hit.get("version") == version:
             rows.append(hit["row"])
             continue
+        if config.method not in methods.METHODS:
+            continue            # a precomputed method (bench/precomputed.py): nothing runs here to measure
         method = methods.get_method(config.method)
         times = []
 
@@ -323,7 +329,9 @@ def algorithm_table(configs, pairs, repeats: int = 3, *, cache: Path | None = No
         while len(times) < repeats and sum(times) < budget_s:
             timed_fusion()
         info = method.complexity(**config.kwargs) if method.complexity else {}
-        row = {"config": config.label, "trainable": method.trainable, "parameters": info.get("parameters"),
+        # "learned": trained here, or a network with parameters (the deep peers' published weights)
+        learned = method.trainable or bool(info.get("parameters"))
+        row = {"config": config.label, "trainable": learned, "parameters": info.get("parameters"),
                "gmacs": info["macs"] / 1e9 if info.get("macs") else None,
                "median_ms": 1000 * float(np.median(times)), "timed_runs": len(times), "peak_mib": peak,
                "size": f"{a.shape[1]}x{a.shape[0]}", "citation": method.citation}
@@ -468,9 +476,29 @@ best per column in bold (↑ higher is better, ↓ lower is better). Started {ht
 {html.escape(run['machine'])}, Python {html.escape(run['python'])}.</p>
 <p>Tables: <a href="results.csv">results.csv</a> (one row per dataset, pair and configuration),
 <a href="summary.csv">summary.csv</a>, <a href="tables/algorithm.csv">tables/algorithm.csv</a>.</p>
+{_skipped_html(run.get("skipped") or {})}{_precomputed_html(run.get("precomputed") or {})}
 <h2>Contents</h2><ul>{''.join(toc)}</ul>
 {''.join(sections)}
 {''.join(extra)}
 </body></html>
 """
     return write_text(out / "index.html", page)
+
+
+def _precomputed_html(precomputed: dict) -> str:
+    """The published-output methods of this run: where their images were read and whom to cite."""
+    if not precomputed:
+        return ""
+    items = "".join(f"<li><code>{html.escape(name)}</code>: {html.escape(spec.get('description', ''))}. "
+                    f"{html.escape(spec.get('citation', ''))}</li>" for name, spec in precomputed.items())
+    return (f"<p>Published outputs as methods (their fused images are read from disk, not computed here: "
+            f"no time, parameters or memory):</p><ul>{items}</ul>")
+
+
+def _skipped_html(skipped: dict) -> str:
+    """The suite's configurations left out of this run, each with its reason (a deep peer without weights)."""
+    if not skipped:
+        return ""
+    items = "".join(f"<li><code>{html.escape(label)}</code>: {html.escape(reason)}</li>"
+                    for label, reason in skipped.items())
+    return f"<p>Skipped ({len(skipped)}): not run here, so not in the tables below.</p><ul>{items}</ul>"

@@ -162,12 +162,16 @@ def _run_pair(task: dict) -> int:
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
     out = Path(task["out"])
+    precomputed = registry.precomputed()
     for config in task["configs"]:
         where = f"{dataset.name}/{pair.name}, method {config.label}"
         try:
             start = time.perf_counter()
-            fused = methods.fuse(a, b, config.method, **config.kwargs)
-            seconds = time.perf_counter() - start
+            if config.method in precomputed:      # published outputs: read, not computed (no time to report)
+                fused, seconds = precomputed[config.method].load(dataset.name, pair.name, a.shape[:2]), None
+            else:
+                fused = methods.fuse(a, b, config.method, **config.kwargs)
+                seconds = time.perf_counter() - start
             scores = metrics.compute(a, b, fused, task["metrics"], convention=task["convention"])
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
@@ -196,7 +200,13 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
     suite = registry.suite(suite_name)
     configs = expand_methods(methods or suite["methods"])
     metric_names = metric_names or list(suite["metrics"])
+    precomputed = registry.precomputed()
+    configs, skipped = _runnable(configs, precomputed, explicit=methods is not None)
     for config in configs:       # every parameter and grid value, before a run folder exists
+        if config.method in precomputed:
+            if config.kwargs:
+                raise UserError(f"suite {suite_name!r}: precomputed method {config.method!r} takes no parameters")
+            continue
         try:
             method_registry.get_method(config.method).check_params(config.kwargs)
         except UserError as exc:
@@ -207,12 +217,19 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
         raise UserError(f"unknown metric convention {convention!r} (known: {', '.join(metric_registry.CONVENTIONS)})")
     datasets = [registry.dataset(name, data_root) for name in suite["datasets"]]
     pairs = [(ds, p) for ds in datasets for p in ds.pairs(suite.get("pairs"))]
+    used = [name for name in precomputed if name in {c.method for c in configs}]
+    for name in used:
+        for ds in datasets:
+            precomputed[name].check_names(ds.name, [p.name for p in ds.pairs()])
+    if suite.get("reference") in skipped:
+        suite["reference"] = None       # the report compares against its first method instead
 
     out = Path(out) if out else REPO / "reports" / suite_name
     prepare_run_dir(out, resume=resume, fresh=fresh)
     from bench.training import ensure_suite_trained
     training = ensure_suite_trained(suite)
-    versions = {c.label: config_version(c) for c in configs}
+    versions = {c.label: precomputed[c.method].version([ds.name for ds in datasets]) if c.method in precomputed
+                else config_version(c) for c in configs}
     run_info = {
         "suite": suite_name, "configs": [c.label for c in configs], "metrics": metric_names,
         "convention": convention,
@@ -220,7 +237,10 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
                                "modalities": list(ds.modalities), "colour": ds.colour,
                                "split": registry.dataset_specs[ds.name].get("split")} for ds in datasets},
         "command": "python -m bench " + shlex.join(argv) if argv is not None else None,
-        "code_versions": versions, "training": training, "python": platform.python_version(), "numpy": np.__version__,
+        "code_versions": versions, "skipped": skipped, "training": training,
+        "precomputed": {name: {"description": precomputed[name].description, "citation": precomputed[name].citation,
+                               "folders": {ds.name: str(precomputed[name].folder(ds.name)) for ds in datasets}}
+                        for name in used}, "python": platform.python_version(), "numpy": np.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "jobs": jobs,
     }
     if resume:
@@ -267,6 +287,26 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
     from bench.report import write_report
     write_report(out, datasets, pairs, configs, metric_names, suite)
     return out
+
+
+def _runnable(configs: list[Config], precomputed: dict, *, explicit: bool) -> tuple[list[Config], dict]:
+    """The configurations that can run here, and {label: reason} for those left out.
+
+    A method's ``unavailable`` hook (the deep peers: published weights not in the cache) leaves its
+    configurations out of a suite's own list with a notice and a line in the report; a method asked for
+    with ``--methods`` is not left out: it fails with the reason instead."""
+    import methods
+
+    skipped = {}
+    for config in configs:
+        method = methods.METHODS.get(config.method) if config.method not in precomputed else None
+        reason = method.unavailable(**config.kwargs) if method is not None and method.unavailable else None
+        if reason and explicit:
+            raise UserError(reason)
+        if reason:
+            skipped[config.label] = reason
+            print(f"note: skipping {config.label}: {reason}", file=sys.stderr)
+    return [c for c in configs if c.label not in skipped], skipped
 
 
 def results_table(out: Path, configs: list[Config] | None = None, datasets=None) -> pd.DataFrame:

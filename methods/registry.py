@@ -208,6 +208,12 @@ class Method:
     # optional: complexity(**params) -> {"parameters": int, "macs": int} per 256x256 pair (learned models)
     complexity: Callable[..., dict] | None = None
     specs: dict[str, Param] = field(default_factory=dict)    # name -> Param, in signature order
+    # optional: finish(image) -> image, applied by ``fuse`` to the final grey or re-coloured RGB image: a
+    # published method's own output scaling that acts on all colour channels (GeSeNet's min-max stretch)
+    finish: Callable[[np.ndarray], np.ndarray] | None = None
+    # optional: unavailable(**params) -> None, or why this configuration cannot run here (a deep peer whose
+    # published weights are not in the cache); a suite leaves it out and its report says why
+    unavailable: Callable[..., str | None] | None = None
 
     def check_params(self, params: dict) -> dict:
         """``params`` with every value converted to its parameter's type; a ``UserError`` line naming the
@@ -237,7 +243,7 @@ METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, *, citation: str, trainable: bool = False, complexity=None,
-                    allowed: dict[str, Allowed] | None = None):
+                    allowed: dict[str, Allowed] | None = None, finish=None, unavailable=None):
     """Decorator: register ``fn(a, b, *, param=default, ...)`` under ``name``; ``allowed`` maps a parameter
     to its allowed values (``between``, ``above``, ``one_of``, ``each``) beyond what its type says."""
     def decorate(fn):
@@ -255,7 +261,7 @@ def register_method(name: str, *, citation: str, trainable: bool = False, comple
                  for p in keywords}
         summary = (inspect.getdoc(fn) or name).splitlines()[0]
         METHODS[name] = Method(name, fn, citation, summary, {p.name: p.default for p in keywords}, trainable,
-                               complexity, specs)
+                               complexity, specs, finish, unavailable)
         return fn
     return decorate
 
@@ -318,4 +324,5 @@ def fuse(a: np.ndarray, b: np.ndarray, method: str = "average", **params) -> np.
     if fused.shape != a.shape[:2]:
         raise RuntimeError(f"method {method!r} returned shape {fused.shape} for inputs of shape {a.shape[:2]}")
     fused = np.clip(fused, 0.0, 1.0)
-    return recolour(fused, colour) if colour is not None else fused
+    fused = recolour(fused, colour) if colour is not None else fused
+    return np.clip(m.finish(fused), 0.0, 1.0).astype(np.float32) if m.finish else fused

@@ -249,3 +249,17 @@ def network_complexity(model, *inputs) -> dict:
     from methods.densegan.model import count_macs, count_parameters
 
     return {"parameters": count_parameters(model), "macs": count_macs(model, *inputs)}
+
+
+def network_attributes(package: str):
+    """A module ``__getattr__`` for a method package: names the package does not define (the network's
+    classes, its builder) come from ``<package>.network`` on first use, so registering the method imports
+    no torch."""
+    import importlib
+
+    def __getattr__(attr: str):
+        if attr.startswith("__") or attr == "network":
+            raise AttributeError(attr)
+        return getattr(importlib.import_module(f"{package}.network"), attr)
+    return __getattr__
+

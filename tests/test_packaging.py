@@ -1,5 +1,6 @@
 """The package as a wheel: built, installed into a fresh virtual environment, and used from another folder
 (``bench list`` finds datasets.yaml, ``fuse`` runs a classical method and densegan with the shipped weights)."""
+import os
 import site
 import subprocess
 import sys
@@ -13,6 +14,12 @@ from PIL import Image
 from tests.conftest import REPO
 
 
+def clean_env() -> dict:
+    """This environment without PYTHONPATH: a PYTHONPATH pointing at the checkout would make pip see the
+    checkout's egg-info as the installed package and the installed commands import the checkout."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def sysconfig_paths() -> list[str]:
     return [p for p in site.getsitepackages() if Path(p).is_dir()]
 
@@ -21,7 +28,7 @@ def sysconfig_paths() -> list[str]:
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp / "dist"), str(REPO)], capture_output=True, text=True)
+                            "-w", str(tmp / "dist"), str(REPO)], capture_output=True, text=True, env=clean_env())
     if built.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{built.stderr[-2000:]}")
     wheel = next((tmp / "dist").glob("fusionbench-*.whl"))
@@ -31,30 +38,35 @@ def installed(tmp_path_factory):
     # the test environment's packages (torch, numpy, ...) are reused through a path entry (its .pth files,
     # the editable install of this checkout among them, are not run); the project itself comes from the wheel
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+                          capture_output=True, text=True, check=True, env=clean_env()).stdout.strip()
     (Path(site) / "test_environment.pth").write_text("\n".join(sysconfig_paths()) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-                    str(wheel)], check=True, capture_output=True)
+                    str(wheel)], check=True, capture_output=True, env=clean_env())
     work = tmp / "elsewhere"
     work.mkdir()
     return python, work
 
 
+def run(python, *args, cwd):
+    """A command of the installed package."""
+    return subprocess.run([str(python), *args], cwd=cwd, capture_output=True, text=True, env=clean_env())
+
+
 def test_wheel_lists_and_fuses_from_another_folder(installed):
     python, work = installed
-    where = subprocess.run([str(python), "-c", "import bench; print(bench.__file__)"], cwd=work,
-                           capture_output=True, text=True, check=True).stdout
+    found = run(python, "-c", "import bench; print(bench.__file__)", cwd=work)
+    assert found.returncode == 0, found.stderr
+    where = found.stdout
     assert str(REPO) not in where and "site-packages" in where         # the installed copy, not the checkout
-    listed = subprocess.run([str(python), "-m", "bench", "list", "suites"], cwd=work, capture_output=True,
-                            text=True)
+    listed = run(python, "-m", "bench", "list", "suites", cwd=work)
     assert listed.returncode == 0, listed.stderr
     assert "mrgad_mrt2" in listed.stdout
     rng = np.random.default_rng(0)
     for name in ("a.png", "b.png"):
         Image.fromarray((rng.random((64, 64)) * 255).astype(np.uint8)).save(work / name)
     for method in ("dwt", "densegan"):
-        done = subprocess.run([str(python), "-m", "bench", "fuse", "a.png", "b.png", "-o", f"{method}.png",
-                               "--method", method], cwd=work, capture_output=True, text=True)
+        done = run(python, "-m", "bench", "fuse", "a.png", "b.png", "-o", f"{method}.png", "--method", method,
+                   cwd=work)
         assert done.returncode == 0, done.stderr
         fused = np.asarray(Image.open(work / f"{method}.png"))
         assert fused.shape == (64, 64) and fused.std() > 1

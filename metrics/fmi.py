@@ -19,6 +19,7 @@ import pywt
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft
 
+from metrics._compiled import compiled_kernels
 from metrics._filters import ImageTooSmall, to255
 from metrics.registry import register_metric
 
@@ -304,7 +305,29 @@ def feature_mutual_information(fa: np.ndarray, fb: np.ndarray, ff: np.ndarray, s
     A, so wherever A's window differed from F's, B's window is compared with F's NORMALISED window.
     An identical one-hot B window then scores 0 (zero entropies, "mi == 0") instead of 1; reproducing
     this is what matches ``tang.FMI_none`` to 1e-14 (about 1% of the value on medical images).
+
+    The 3x3 windows run in a compiled loop (``metrics._fmi_numba``, the same arithmetic window by
+    window, about 10x faster) when numba is available, else on the numpy path below.
     """
+    kernels = compiled_kernels("metrics._fmi_numba", _warm_up, "FMI") if size == FMI_WINDOW else None
+    if kernels is None:
+        return _feature_mutual_information_numpy(fa, fb, ff, size)
+    window_vectors(ff, size)                    # the same ImageTooSmall as the numpy path
+    fa, fb, ff = (np.ascontiguousarray(x, dtype=np.float64) for x in (fa, fb, ff))
+    scores = np.empty((2, (ff.shape[0] - size + 1) * (ff.shape[1] - size + 1)))
+    kernels.fmi_window_scores(fa, fb, ff, scores)
+    return float(scores.sum() / scores.size)
+
+
+def _warm_up(kernels) -> None:
+    """Compile the kernel for the argument types ``feature_mutual_information`` passes."""
+    x = np.arange(9.0).reshape(3, 3)
+    kernels.fmi_window_scores(x, x[::-1].copy(), x.T.copy(), np.empty((2, 1)))
+
+
+def _feature_mutual_information_numpy(fa, fb, ff, size: int = FMI_WINDOW) -> float:
+    """``feature_mutual_information`` vectorised over chunks of windows: (9, CHUNK) arrays, one numpy
+    call per operation."""
     wa, wb, wf = (window_vectors(x, size) for x in (fa, fb, ff))
     n_windows = wf.shape[1]
     total = 0.0

@@ -54,3 +54,17 @@ def test_fmi_falls_back_to_numpy_with_one_warning_when_numba_is_missing(monkeypa
     message = str(caught[0].message)
     assert len(caught) == 1 and "\n" not in message and "numba" in message and "numpy path" in message
     assert first == second == expected
+
+
+def test_phase_congruency_kernel_is_bit_identical_to_the_numpy_path():
+    """Same float32/float64 steps in the same order (numpy's complex abs and float32 exp included)."""
+    from metrics import phase
+    rows, cols = np.mgrid[:64, :80]
+    x = 200.0 * ((rows - 30) ** 2 + (cols - 40) ** 2 < 15 ** 2) + 60.0 * (cols > 60) + (rows * cols) % 7
+    x[:6] = 0                                   # a black band: zero responses, 0/0 orientations
+    bank, bank0_energy, sum_an2, cross = phase._filters(x.shape)
+    eo = fft.ifft2(fft.fft2(x).astype(np.complex64)[None, None] * bank)
+    compiled = phase.phase_congruency(x)
+    assert _compiled.compiled_kernels("metrics._phase_numba", None, "Qp") is not None
+    for ours, numpy_path in zip(compiled, phase._congruency_numpy(eo, bank0_energy, sum_an2, cross)):
+        assert 0.05 < np.nanmax(numpy_path) and np.array_equal(ours, numpy_path, equal_nan=True)

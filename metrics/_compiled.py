@@ -16,8 +16,6 @@ import sys
 import warnings
 from typing import Callable
 
-from metrics._filters import MetricWarning
-
 CACHE = True            # read by the kernel modules at import; False after a cache-less retry
 _LOADED: dict[str, object] = {}
 
@@ -47,6 +45,7 @@ def _load(module, warm_up, purpose):
         warm_up(mod)
         return mod
     except Exception as error:      # ImportError, numba's TypingError/LoweringError, LLVM errors
+        from metrics._filters import MetricWarning    # (here: metrics._filters itself loads kernels)
         reason = (str(error).strip().splitlines() or [""])[0][:160]
         warnings.warn(f"{purpose} runs on its numpy path (same values, slower): compiled kernel "
                       f"{module} unavailable ({type(error).__name__}: {reason})", MetricWarning, stacklevel=3)

@@ -34,7 +34,7 @@ def test_fmi_kernel_matches_the_numpy_path(feature):
     transform = {"pixel": lambda x: x, "dct": lambda x: fft.dctn(x, norm="ortho"), "wavelet": dmey_mosaic}[feature]
     a, b, f = (transform(x) for x in _features())
     compiled = feature_mutual_information(a, b, f)
-    assert _compiled.compiled_kernels("metrics._fmi_numba", None, "FMI") is not None   # it did run compiled
+    assert _compiled._LOADED["metrics._fmi_numba"] is not None   # it did run compiled
     assert compiled == pytest.approx(_feature_mutual_information_numpy(a, b, f), rel=1e-13, abs=0)
     flat = np.full((5, 5), 7.0)
     assert feature_mutual_information(flat, flat + 1, flat) == _feature_mutual_information_numpy(flat, flat + 1, flat)
@@ -65,6 +65,41 @@ def test_phase_congruency_kernel_is_bit_identical_to_the_numpy_path():
     bank, bank0_energy, sum_an2, cross = phase._filters(x.shape)
     eo = fft.ifft2(fft.fft2(x).astype(np.complex64)[None, None] * bank)
     compiled = phase.phase_congruency(x)
-    assert _compiled.compiled_kernels("metrics._phase_numba", None, "Qp") is not None
+    assert _compiled._LOADED["metrics._phase_numba"] is not None
     for ours, numpy_path in zip(compiled, phase._congruency_numpy(eo, bank0_energy, sum_an2, cross)):
         assert 0.05 < np.nanmax(numpy_path) and np.array_equal(ours, numpy_path, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape, mode", [("same", "constant"), ("same", "reflect"), ("same", "nearest"),
+                                         ("valid", "constant")])
+def test_separable_filter_kernel_is_bit_identical_to_ndimage(shape, mode):
+    """ndimage's symmetric-window additions in its order: the compiled filter gives the same bits."""
+    from scipy import ndimage
+
+    from metrics._filters import filter_separable, gaussian_window
+    x = np.random.default_rng(2).random((37, 50)) * 255
+    g = gaussian_window(11, 1.5)
+    expected = ndimage.correlate1d(ndimage.correlate1d(x, g, axis=0, mode=mode), g, axis=1, mode=mode)
+    if shape == "valid":
+        expected = expected[5:-5, 5:-5]
+    assert np.array_equal(filter_separable(x, g, shape, mode=mode), expected)
+    assert _compiled._LOADED["metrics._filter_numba"] is not None
+
+
+def test_compute_without_numba_gives_the_same_values_with_one_warning_per_kernel(monkeypatch):
+    import metrics
+    rows, cols = np.mgrid[:48, :56]
+    a = ((rows - 20) ** 2 + (cols - 30) ** 2 < 12 ** 2) * 0.8
+    b = (cols > 35) * 0.5 + (rows * cols % 5) / 40
+    f = np.maximum(a, b)
+    names = ["FMI_pixel", "Qp", "SSIM", "Qy"]
+    compiled = metrics.compute(a, b, f, names=names)
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    for module in ("metrics._fmi_numba", "metrics._phase_numba", "metrics._filter_numba"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setitem(sys.modules, "numba", None)
+    with pytest.warns(MetricWarning) as caught:
+        fallback = metrics.compute(a, b, f, names=names)
+    assert sorted(str(w.message).split(" runs on")[0] for w in caught) == ["FMI", "Qp's phase congruency",
+                                                                            "window filtering"]
+    assert fallback == pytest.approx(compiled, rel=1e-13) and compiled["Qp"] == fallback["Qp"]

@@ -142,10 +142,13 @@ def _run_pair(task: dict) -> list[dict]:
         seconds = time.perf_counter() - start
         path = fused_path(out, dataset.name, config.label, pair.name)
         write_image(path, fused, overwrite=True)
+        start = time.perf_counter()
         scores = metrics.compute(a, b, fused, task["metrics"], convention=task["convention"])
+        metric_seconds = time.perf_counter() - start
         cells.append({"key": cell_key(dataset.name, pair.name, config), "dataset": dataset.name,
                       "pair": pair.name, "method": config.method, "config": config.label,
                       "params": config.params_json, "epoch": config.epoch, "seconds": seconds,
+                      "metric_seconds": metric_seconds,
                       "data": task["fingerprint"], "code": task["code"][config.label],
                       "fused": path.relative_to(out).as_posix(), **scores})
     return cells

@@ -49,3 +49,20 @@ def correlate_rows(padded, w, out):
             for c in range(cols):
                 acc[c] += (left[c] + right[c]) * wj
         out[i, :] = acc
+
+
+@numba.njit(**_JIT)
+def correlate_taps(padded, tap_rows, tap_cols, weights, out):
+    """``out[i, c]`` = sum over the taps t, in order, of ``padded[i + tap_rows[t], c + tap_cols[t]] *
+    weights[t]``, starting from 0.0: ``scipy.ndimage.correlate``'s sum for a small 2-D kernel when the
+    taps are its non-zero weights in C order (the order and the skipped zeros decide the last bit and
+    the sign of a zero)."""
+    rows, cols = out.shape
+    acc = np.empty(cols)
+    for i in range(rows):
+        acc[:] = 0.0
+        for t in range(len(weights)):
+            line, offset, w = padded[i + tap_rows[t]], tap_cols[t], weights[t]
+            for c in range(cols):
+                acc[c] += line[c + offset] * w
+        out[i, :] = acc

@@ -154,26 +154,42 @@ def _filter_separable_compiled(kernels, x, g, shape, mode):
 
 
 def _warm_up_filters(kernels) -> None:
-    x, g = np.ones((3, 3)), np.ones(3)
+    x, g, taps = np.ones((3, 3)), np.ones(3), np.zeros(1, np.intp)
     kernels.correlate_columns(x, g, np.empty((1, 3)))
     kernels.correlate_rows(x, g, np.empty((3, 1)))
+    kernels.correlate_taps(x, taps, taps, g[:1], np.empty((1, 1)))
+
+
+def correlate(x: np.ndarray, kernel: np.ndarray, mode: str = "constant") -> np.ndarray:
+    """``scipy.ndimage.correlate(x, kernel, mode=mode, cval=0)`` for a small odd 2-D kernel (Sobel,
+    Prewitt): in a numba loop over the kernel's non-zero taps when numba is there, with ndimage's sum
+    order, so the same bits (signed zeros included); ~10x faster than ndimage's general N-D loop."""
+    kernels = compiled_kernels("metrics._filter_numba", _warm_up_filters, "window filtering")
+    weights = kernel[kernel != 0]
+    if (kernels is None or x.ndim != 2 or x.dtype != np.float64 or kernel.ndim != 2
+            or not all(n % 2 for n in kernel.shape) or (np.abs(weights) <= np.finfo(float).eps).any()):
+        return ndimage.correlate(x, kernel, mode=mode, cval=0.0)
+    kh, kw = kernel.shape
+    padded = np.pad(x, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode=_NUMPY_PAD[mode])
+    taps = np.argwhere(kernel != 0)
+    out = np.empty_like(x)
+    kernels.correlate_taps(padded, taps[:, 0].copy(), taps[:, 1].copy(), weights.astype(np.float64), out)
+    return out
 
 
 def filter2(kernel: np.ndarray, x: np.ndarray, shape: str = "same") -> np.ndarray:
     """MATLAB ``filter2`` (correlation; 'same' pads with zeros, 'valid' crops) for small 2-D kernels."""
     if shape == "same":
         # ndimage centres an even kernel one sample later than MATLAB; only odd kernels are used here
-        return ndimage.correlate(x, kernel, mode="constant", cval=0.0)
+        return correlate(x, kernel, mode="constant")
     kh, kw = kernel.shape
-    full = ndimage.correlate(x, kernel, mode="constant", cval=0.0)
+    full = correlate(x, kernel, mode="constant")
     return full[(kh - 1) // 2: x.shape[0] - kh // 2, (kw - 1) // 2: x.shape[1] - kw // 2]
 
 
 def sobel(x: np.ndarray, mode: str = "constant") -> tuple[np.ndarray, np.ndarray]:
     """(gx, gy): correlation with MATLAB's flt1 / flt2 Sobel kernels, border ``mode`` (ndimage name)."""
-    gx = ndimage.correlate(x, SOBEL_X, mode=mode, cval=0.0)
-    gy = ndimage.correlate(x, SOBEL_Y, mode=mode, cval=0.0)
-    return gx, gy
+    return correlate(x, SOBEL_X, mode), correlate(x, SOBEL_Y, mode)
 
 
 class LocalStatistics:

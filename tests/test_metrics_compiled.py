@@ -103,3 +103,18 @@ def test_compute_without_numba_gives_the_same_values_with_one_warning_per_kernel
     assert sorted(str(w.message).split(" runs on")[0] for w in caught) == ["FMI", "Qp's phase congruency",
                                                                             "window filtering"]
     assert fallback == pytest.approx(compiled, rel=1e-13) and compiled["Qp"] == fallback["Qp"]
+
+
+@pytest.mark.parametrize("mode", ["constant", "mirror", "nearest"])
+def test_small_kernel_correlation_is_bit_identical_to_ndimage(mode):
+    """Sobel and Prewitt taps in ndimage's order, zero weights skipped: the same bits, and the same
+    sign of every zero (an edge orientation atan(gy / gx) tells +0 from -0), on flat black areas."""
+    from scipy import ndimage
+
+    from metrics._filters import SOBEL_X, correlate
+    x = np.round(np.random.default_rng(8).random((30, 41)) * 255)
+    x[:8], x[10:14, 10:20] = 0.0, -0.0
+    for kernel in (SOBEL_X, SOBEL_X.T, np.array([[-1.0, 0, 1]] * 3)):
+        ours, expected = correlate(x, kernel, mode), ndimage.correlate(x, kernel, mode=mode)
+        assert np.array_equal(ours, expected) and np.array_equal(np.signbit(ours), np.signbit(expected))
+        assert (expected == 0).sum() > 100

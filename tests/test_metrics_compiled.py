@@ -118,3 +118,22 @@ def test_small_kernel_correlation_is_bit_identical_to_ndimage(mode):
         ours, expected = correlate(x, kernel, mode), ndimage.correlate(x, kernel, mode=mode)
         assert np.array_equal(ours, expected) and np.array_equal(np.signbit(ours), np.signbit(expected))
         assert (expected == 0).sum() > 100
+
+
+def test_kernels_compile_without_a_disk_cache_where_no_cache_directory_is_usable(monkeypatch):
+    """numba refuses cache=True when no cache directory is writable: the kernels are then compiled
+    without one (no warning, still compiled, same values). On Qp's kernels, the quickest to compile."""
+    from numba.core import caching
+
+    from metrics import phase
+    x = np.round(np.random.default_rng(6).random((40, 48)) * 255)
+    expected = phase.phase_congruency(x)
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    monkeypatch.setattr(_compiled, "CACHE", True)
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    monkeypatch.delitem(sys.modules, "metrics._phase_numba", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = phase.phase_congruency(x)
+    assert _compiled._LOADED["metrics._phase_numba"] is not None and _compiled.CACHE is False
+    assert all(np.array_equal(u, v, equal_nan=True) for u, v in zip(again, expected))

@@ -1,6 +1,7 @@
 """Loading the metrics' compiled (numba) kernels, with the numpy path as the fallback.
 
-A kernel module (``metrics._fmi_numba``, ``_phase_numba``, ``_filter_numba``) imports numba and decorates its loops with ``njit(cache=CACHE)``.
+A kernel module (``metrics._fmi_numba``, ``_phase_numba``, ``_filter_numba``) imports numba and decorates
+its loops with ``njit(cache=CACHE)``.
 ``compiled_kernels`` imports it the first time a metric asks, compiles it once on a tiny input (so that
 a compile error surfaces here, not in the middle of a metric), and returns the module -- or None, after
 ONE one-line warning, when numba is missing or the kernels do not compile; the metric then runs its

@@ -1,11 +1,11 @@
 """FMI's per-window work in compiled loops (numba): the same arithmetic as the numpy path in
 ``metrics.fmi``, window by window instead of 4096 windows per numpy call.
 
-Two passes per block of windows, with numpy's vectorised log between them and after them (libm's log
-is ~6x slower than numpy's SIMD log, and a window needs 63 of them): ``window_pdfs`` (the windows' PDFs
-and which windows are identical), then ``window_terms`` (marginals, the Frechet bound's staircase walk,
-the mixture weight, and per visited cell the joint value and its closed-form term), then
-``metrics.fmi`` finishes with numpy. Every operation mirrors a line of the numpy path in the same
+Three passes per block of windows, with numpy's vectorised log between them (libm's log is ~6x slower
+than numpy's SIMD log, and a window needs 63 of them): ``window_pdfs`` (the windows' PDFs and which
+windows are identical), ``window_terms`` (marginals, the Frechet bound's staircase walk, the mixture
+weight, and per visited cell the joint value and its closed-form term) and ``window_scores`` (the joint
+entropy and the normalised MI). Every operation mirrors a line of the numpy path in the same
 order (sums left to right: ``sequential_sum``), so the flat-window rounding of ``fmi.m`` is kept;
 ``fastmath`` stays off for that reason. The differences are in the last bit of ln|1 - w| (libm) and of
 the index moments (a loop instead of BLAS ``@``).

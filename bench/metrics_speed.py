@@ -11,7 +11,7 @@ loads the compiled (numba) kernels -- from numba's disk cache, or compiling them
 (``NUMBA_CACHE_DIR=$(mktemp -d)`` shows the cold compile). Runs on one thread (OMP_NUM_THREADS=1 is set
 before numpy loads). ``--clock cpu`` (default) times with the process CPU clock, which on a shared
 machine is far less disturbed by other processes than the wall clock (``--clock wall``); on an idle
-machine they agree.
+machine they agree. ``--numpy-path`` times the numpy fallback that runs where numba is missing.
 """
 import os
 
@@ -69,7 +69,12 @@ def main(argv=None):
     parser.add_argument("--convention", default="cddfuse")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--numpy-path", action="store_true",
+                        help="block numba's import: every metric on its numpy fallback (as without numba)")
     args = parser.parse_args(argv)
+    if args.numpy_path:
+        import sys
+        sys.modules["numba"] = None     # "import numba" raises ImportError from here on
     import metrics
     triples, root = _triples()
     ref = _reference_seconds(root)

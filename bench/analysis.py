@@ -12,8 +12,9 @@ ALPHA = 0.05
 
 
 def summarise(results: pd.DataFrame, metric_names: list[str]) -> pd.DataFrame:
-    """Mean and standard deviation (ddof 1) per dataset x configuration for each metric and the time."""
-    cols = metric_names + ["seconds"]
+    """Mean and standard deviation (ddof 1) per dataset x configuration for each metric, the fusion time
+    and the time of scoring the metrics (cells from runs before it was recorded have none)."""
+    cols = metric_names + ["seconds"] + (["metric_seconds"] if "metric_seconds" in results else [])
     grouped = results.groupby(["dataset", "config"], sort=False)[cols]
     mean, std = grouped.mean(), grouped.std(ddof=1)
     summary = pd.concat({"mean": mean, "std": std}, axis=1)

@@ -4,10 +4,14 @@ Prints, per metric, our median milliseconds per 256x256 triple (over the referen
 ../shared/reference/metrics, or a synthetic triple when that folder is absent), the reference
 implementation's median seconds per triple from timing.csv (CDDFuse where it has the metric, else the
 fastest other suite), and the speed-up; then ``metrics.compute`` per triple on the whole suite, on the
-suite without the three FMI variants and on the 12 Evaluator.py metrics. Runs on one thread
-(OMP_NUM_THREADS=1 is set before numpy loads). ``--clock cpu`` (default) times with the process CPU
-clock, which on a shared machine is far less disturbed by other processes than the wall clock (``--clock
-wall``); on an idle machine they agree.
+suite without the three FMI variants and on the 12 Evaluator.py metrics; then the whole suite on one
+1024x1024 triple (a reference triple upsampled, bicubic), its time and peak memory (numpy's allocations,
+tracemalloc). First of all, the start-up: the first ``metrics.compute`` call of the process, which
+loads the compiled (numba) kernels -- from numba's disk cache, or compiling them where there is none
+(``NUMBA_CACHE_DIR=$(mktemp -d)`` shows the cold compile). Runs on one thread (OMP_NUM_THREADS=1 is set
+before numpy loads). ``--clock cpu`` (default) times with the process CPU clock, which on a shared
+machine is far less disturbed by other processes than the wall clock (``--clock wall``); on an idle
+machine they agree. ``--numpy-path`` times the numpy fallback that runs where numba is missing.
 """
 import os
 
@@ -65,11 +69,17 @@ def main(argv=None):
     parser.add_argument("--convention", default="cddfuse")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--numpy-path", action="store_true",
+                        help="block numba's import: every metric on its numpy fallback (as without numba)")
     args = parser.parse_args(argv)
+    if args.numpy_path:
+        import sys
+        sys.modules["numba"] = None     # "import numba" raises ImportError from here on
     import metrics
     triples, root = _triples()
     ref = _reference_seconds(root)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    _print_start_up(metrics, triples[0], args.convention, clock)
     rows, total = [], 0.0
     for name, m in metrics.METRICS.items():
         conv = args.convention if args.convention in m.conventions else "default"
@@ -104,6 +114,35 @@ def main(argv=None):
                 times.append(min(_timed_compute(metrics.compute, a, b, f, names, args.convention, clock)
                                  for _ in range(args.repeat)))
         print(f"metrics.compute, {label}: {1000 * float(np.median(times)):.1f} ms per triple")
+    _print_large(metrics, triples[0], args.convention, args.repeat, clock)
+
+
+def _print_start_up(metrics, triple, convention, clock):
+    """The first compute() of the process against the next one: the difference is the kernels' load
+    (or compile) time, paid once per process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = _timed_compute(metrics.compute, *triple, None, convention, clock)
+        second = _timed_compute(metrics.compute, *triple, None, convention, clock)
+    print(f"start-up: first metrics.compute of the process {1000 * first:.0f} ms, the next {1000 * second:.0f} ms "
+          f"(compiled kernels loaded or compiled: {1000 * (first - second):.0f} ms, once per process)\n")
+
+
+def _print_large(metrics, triple, convention, repeat, clock, side=1024):
+    """The whole suite on one side x side triple: time (fastest of ``repeat``) and peak memory."""
+    import tracemalloc
+
+    from scipy import ndimage
+    big = [np.clip(ndimage.zoom(x, side / x.shape[0], order=3), 0, 1) for x in triple]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seconds = min(_timed_compute(metrics.compute, *big, None, convention, clock) for _ in range(repeat))
+        tracemalloc.start()
+        metrics.compute(*big, convention=convention)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    print(f"metrics.compute, whole suite, one {side}x{side} triple: {1000 * seconds:.0f} ms, "
+          f"peak memory {peak / 2 ** 20:.0f} MiB (numpy allocations)")
 
 
 def _timed_compute(compute, a, b, f, names, convention, clock):

@@ -172,7 +172,9 @@ def _run_pair(task: dict) -> int:
             else:
                 fused = methods.fuse(a, b, config.method, **config.kwargs)
                 seconds = time.perf_counter() - start
+            start = time.perf_counter()
             scores = metrics.compute(a, b, fused, task["metrics"], convention=task["convention"])
+            metric_seconds = time.perf_counter() - start
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
         except Exception as exc:
@@ -183,6 +185,7 @@ def _run_pair(task: dict) -> int:
         append_cell(out, {"key": cell_key(dataset.name, pair.name, config), "dataset": dataset.name,
                           "pair": pair.name, "method": config.method, "config": config.label,
                           "params": config.params_json, "epoch": config.epoch, "seconds": seconds,
+                          "metric_seconds": metric_seconds,
                           "data": task["fingerprint"], "code": task["code"][config.label],
                           "fused": path.relative_to(out).as_posix(), **scores})
     return len(task["configs"])

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
+from metrics._compiled import compiled_kernels
 from metrics._shared import freeze, shared
 
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # d/dx (columns), MATLAB flt1
@@ -120,9 +121,12 @@ def filter_separable(x: np.ndarray, g: np.ndarray, shape: str = "valid", mode: s
     n = len(g)
     if n % 2 == 0:
         raise ValueError("only odd window lengths are supported")
+    if shape == "valid" and min(x.shape) < n:
+        raise ImageTooSmall(f"image {x.shape} smaller than the {n}x{n} window")
+    kernels = compiled_kernels("metrics._filter_numba", _warm_up_filters, "window filtering")
+    if kernels is not None and x.ndim == 2 and x.dtype == np.float64 and np.array_equal(g, g[::-1]):
+        return _filter_separable_compiled(kernels, x, np.ascontiguousarray(g, dtype=np.float64), shape, mode)
     if shape == "valid":
-        if min(x.shape) < n:
-            raise ImageTooSmall(f"image {x.shape} smaller than the {n}x{n} window")
         # the border mode never reaches the kept centre region, so cropping gives MATLAB's 'valid'
         h = n // 2
         y = ndimage.correlate1d(x, g, axis=0, mode="nearest")[h:x.shape[0] - h]
@@ -130,21 +134,62 @@ def filter_separable(x: np.ndarray, g: np.ndarray, shape: str = "valid", mode: s
     return ndimage.correlate1d(ndimage.correlate1d(x, g, axis=0, mode=mode), g, axis=1, mode=mode)
 
 
+_NUMPY_PAD = {"constant": "constant", "reflect": "symmetric", "nearest": "edge", "mirror": "reflect",
+              "wrap": "wrap"}   # scipy.ndimage border mode -> np.pad mode that extends the same way
+
+
+def _filter_separable_compiled(kernels, x, g, shape, mode):
+    """``filter_separable`` in numba loops (``metrics._filter_numba``): ndimage's additions in ndimage's
+    order, so the same bits; 'valid' needs no border at all."""
+    h = len(g) // 2
+    pad = (h, h) if shape == "same" else (0, 0)
+    rows = np.pad(x, (pad, (0, 0)), mode=_NUMPY_PAD[mode]) if shape == "same" else np.ascontiguousarray(x)
+    columns = np.empty((rows.shape[0] - 2 * h, x.shape[1]))
+    kernels.correlate_columns(rows, g, columns)
+    if shape == "same":
+        columns = np.pad(columns, ((0, 0), pad), mode=_NUMPY_PAD[mode])
+    out = np.empty((columns.shape[0], columns.shape[1] - 2 * h))
+    kernels.correlate_rows(columns, g, out)
+    return out
+
+
+def _warm_up_filters(kernels) -> None:
+    x, g, taps = np.ones((3, 3)), np.ones(3), np.zeros(1, np.intp)
+    kernels.correlate_columns(x, g, np.empty((1, 3)))
+    kernels.correlate_rows(x, g, np.empty((3, 1)))
+    kernels.correlate_taps(x, taps, taps, g[:1], np.empty((1, 1)))
+
+
+def correlate(x: np.ndarray, kernel: np.ndarray, mode: str = "constant") -> np.ndarray:
+    """``scipy.ndimage.correlate(x, kernel, mode=mode, cval=0)`` for a small odd 2-D kernel (Sobel,
+    Prewitt): in a numba loop over the kernel's non-zero taps when numba is there, with ndimage's sum
+    order, so the same bits (signed zeros included); ~10x faster than ndimage's general N-D loop."""
+    kernels = compiled_kernels("metrics._filter_numba", _warm_up_filters, "window filtering")
+    weights = kernel[kernel != 0]
+    if (kernels is None or x.ndim != 2 or x.dtype != np.float64 or kernel.ndim != 2
+            or not all(n % 2 for n in kernel.shape) or (np.abs(weights) <= np.finfo(float).eps).any()):
+        return ndimage.correlate(x, kernel, mode=mode, cval=0.0)
+    kh, kw = kernel.shape
+    padded = np.pad(x, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode=_NUMPY_PAD[mode])
+    taps = np.argwhere(kernel != 0)
+    out = np.empty_like(x)
+    kernels.correlate_taps(padded, taps[:, 0].copy(), taps[:, 1].copy(), weights.astype(np.float64), out)
+    return out
+
+
 def filter2(kernel: np.ndarray, x: np.ndarray, shape: str = "same") -> np.ndarray:
     """MATLAB ``filter2`` (correlation; 'same' pads with zeros, 'valid' crops) for small 2-D kernels."""
     if shape == "same":
         # ndimage centres an even kernel one sample later than MATLAB; only odd kernels are used here
-        return ndimage.correlate(x, kernel, mode="constant", cval=0.0)
+        return correlate(x, kernel, mode="constant")
     kh, kw = kernel.shape
-    full = ndimage.correlate(x, kernel, mode="constant", cval=0.0)
+    full = correlate(x, kernel, mode="constant")
     return full[(kh - 1) // 2: x.shape[0] - kh // 2, (kw - 1) // 2: x.shape[1] - kw // 2]
 
 
 def sobel(x: np.ndarray, mode: str = "constant") -> tuple[np.ndarray, np.ndarray]:
     """(gx, gy): correlation with MATLAB's flt1 / flt2 Sobel kernels, border ``mode`` (ndimage name)."""
-    gx = ndimage.correlate(x, SOBEL_X, mode=mode, cval=0.0)
-    gy = ndimage.correlate(x, SOBEL_Y, mode=mode, cval=0.0)
-    return gx, gy
+    return correlate(x, SOBEL_X, mode), correlate(x, SOBEL_Y, mode)
 
 
 class LocalStatistics:

@@ -19,11 +19,13 @@ import pywt
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft
 
+from metrics._compiled import compiled_kernels
 from metrics._filters import ImageTooSmall, to255
 from metrics.registry import register_metric
 
 FMI_WINDOW = 3          # w = 3: 3x3 windows (Haghighat & Razian 2014; Tang's default)
 CHUNK = 4096            # windows per block: few enough numpy calls, the walk's (17, n) cell arrays stay in cache
+                        # (the compiled path's blocks too: its (n, 2, 17) joint cells)
 
 
 def window_vectors(feature: np.ndarray, size: int = FMI_WINDOW) -> np.ndarray:
@@ -304,7 +306,45 @@ def feature_mutual_information(fa: np.ndarray, fb: np.ndarray, ff: np.ndarray, s
     A, so wherever A's window differed from F's, B's window is compared with F's NORMALISED window.
     An identical one-hot B window then scores 0 (zero entropies, "mi == 0") instead of 1; reproducing
     this is what matches ``tang.FMI_none`` to 1e-14 (about 1% of the value on medical images).
+
+    The 3x3 windows run in compiled loops (``metrics._fmi_numba``: the same arithmetic window by window,
+    with numpy's logs between the passes; about 2x faster than the numpy path, which the walk's
+    per-step numpy calls dominate) when numba is available, else on the numpy path below.
     """
+    kernels = compiled_kernels("metrics._fmi_numba", _warm_up, "FMI") if size == FMI_WINDOW else None
+    if kernels is None:
+        return _feature_mutual_information_numpy(fa, fb, ff, size)
+    window_vectors(ff, size)                    # the same ImageTooSmall as the numpy path
+    fa, fb, ff = (np.ascontiguousarray(x, dtype=np.float64) for x in (fa, fb, ff))
+    n_windows = (ff.shape[0] - size + 1) * (ff.shape[1] - size + 1)
+    total = 0.0
+    for start in range(0, n_windows, CHUNK):
+        total += _compiled_chunk_sum(kernels, fa, fb, ff, start, min(CHUNK, n_windows - start))
+    return float(total / (2 * n_windows))
+
+
+def _compiled_chunk_sum(kernels, fa, fb, ff, start: int, n: int) -> float:
+    """Sum of both sources' window scores over windows start .. start + n - 1: the compiled passes of
+    ``metrics._fmi_numba`` with numpy's logs between them."""
+    pdf, same = np.empty((n, 3, FMI_WINDOW ** 2)), np.empty((2, n), np.bool_)
+    kernels.window_pdfs(fa, fb, ff, start, pdf, same)
+    steps = 2 * FMI_WINDOW ** 2 - 1
+    joint, terms = np.empty((n, 2, steps)), np.empty((n, 2, steps))
+    closed_form, h_x, h_f, scores = np.empty((2, n)), np.empty((2, n)), np.empty(n), np.empty((2, n))
+    kernels.window_terms(pdf, _log_mass(pdf), same, joint, terms, closed_form, h_x, h_f)
+    kernels.window_scores(joint, _log_mass(joint), terms, same, closed_form, h_x, h_f, scores)
+    return float(scores.sum())
+
+
+def _warm_up(kernels) -> None:
+    """Compile the kernels for the argument types ``feature_mutual_information`` passes."""
+    x = np.arange(9.0).reshape(3, 3)
+    _compiled_chunk_sum(kernels, x, x[::-1].copy(), x.T.copy(), 0, 1)
+
+
+def _feature_mutual_information_numpy(fa, fb, ff, size: int = FMI_WINDOW) -> float:
+    """``feature_mutual_information`` vectorised over chunks of windows: (9, CHUNK) arrays, one numpy
+    call per operation."""
     wa, wb, wf = (window_vectors(x, size) for x in (fa, fb, ff))
     n_windows = wf.shape[1]
     total = 0.0

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from metrics._filters import SOBEL_X, SOBEL_Y, sobel, to255, warn
+from metrics._filters import SOBEL_X, SOBEL_Y, correlate, sobel, to255, warn
 from metrics.registry import register_metric
 
 
@@ -62,8 +61,8 @@ def qabf(a, b, f, *, convention="default"):
 def _kumar_edges(x):
     """Kumar's ``sobel_fn``: Sobel / 8 after a reflect-101 border extension; alpha = atan(g_v / g_h)
     (0 where both vanish, +-pi/2 where only g_h does)."""
-    gv = ndimage.correlate(x, SOBEL_X, mode="mirror") / 8
-    gh = ndimage.correlate(x, SOBEL_Y, mode="mirror") / 8
+    gv = correlate(x, SOBEL_X, mode="mirror") / 8
+    gh = correlate(x, SOBEL_Y, mode="mirror") / 8
     g = np.sqrt(gh * gh + gv * gv)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = np.where((gv == 0) & (gh == 0), 0.0, np.arctan(gv / gh))

@@ -6,6 +6,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import fft
 
+from metrics._compiled import compiled_kernels
 from metrics._filters import filter_separable, gaussian_window, to255, warn
 from metrics.registry import register_metric
 
@@ -78,24 +79,57 @@ def _energy_term(e, o, mean_e, mean_o):
 
 def phase_congruency(image):
     """(PC, M, m) of Zheng Liu's ``myphasecong3`` (Kovesi's phasecong3 with default parameters):
-    phase congruency, maximum and minimum moments of the PC covariance."""
-    rows, cols = image.shape
+    phase congruency, maximum and minimum moments of the PC covariance.
+
+    After the 24 filter responses, the per-pixel work runs in compiled loops (``metrics._phase_numba``,
+    the same arithmetic in the same precisions, each response read once) when numba is available."""
     bank, bank0_energy, sum_an2, cross = _filters(image.shape)
     # single precision for the 24 filter responses: Qp stays within 1e-7 of Zheng Liu's double code
     spectrum = fft.fft2(image).astype(np.complex64)
     eo = fft.ifft2(spectrum[None, None] * bank, overwrite_x=True)      # (orient, scale, rows, cols)
+    kernels = compiled_kernels("metrics._phase_numba", _warm_up, "Qp's phase congruency")
+    if kernels is None:
+        return _congruency_numpy(eo, bank0_energy, sum_an2, cross)
+    sum_an, spread, energy, first_scale_power = (np.empty(eo.shape[:1] + eo.shape[2:], np.float32) for _ in range(4))
+    kernels.orientation_sums(eo, CUT_OFF, SHARPNESS, sum_an, spread, energy, first_scale_power)
+    threshold = _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross)
+    pc, big, small = (np.empty(image.shape) for _ in range(3))
+    kernels.congruency_and_moments(sum_an, np.exp(spread, out=spread), energy, threshold, *_ORIENTATION_COS_SIN,
+                                   pc, big, small)
+    return pc, big, small
+
+
+_ORIENTATION_COS_SIN = (np.cos(np.arange(N_ORIENT) * np.pi / N_ORIENT), np.sin(np.arange(N_ORIENT) * np.pi / N_ORIENT))
+
+
+def _warm_up(kernels) -> None:
+    """Compile both loops for the argument types ``phase_congruency`` passes."""
+    eo = np.ones((N_ORIENT, N_SCALE, 2, 2), np.complex64)
+    maps = [np.ones((N_ORIENT, 2, 2), np.float32) for _ in range(4)]
+    kernels.orientation_sums(eo, CUT_OFF, SHARPNESS, *maps)
+    kernels.congruency_and_moments(*maps[:3], np.zeros(N_ORIENT), *_ORIENTATION_COS_SIN,
+                                   *(np.empty((2, 2)) for _ in range(3)))
+
+
+def _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross):
+    """Per-orientation noise threshold from the smallest scale's squared amplitudes (Kovesi 1999,
+    sec. 5): a Rayleigh noise model whose median gives the noise power."""
+    median_e2n = np.median(first_scale_power.reshape(N_ORIENT, -1), axis=1)
+    noise_power = (-median_e2n / np.log(0.5)) / bank0_energy
+    noise_energy2 = 2 * noise_power * sum_an2 + 4 * noise_power * cross
+    tau = np.sqrt(noise_energy2 / 2)
+    return (tau * np.sqrt(np.pi / 2) + NOISE_K * np.sqrt((2 - np.pi / 2) * tau ** 2)) / 1.7
+
+
+def _congruency_numpy(eo, bank0_energy, sum_an2, cross):
+    """``phase_congruency`` after the filter responses, vectorised over whole (orient, scale, ...) arrays."""
     amplitude = np.abs(eo)
     sum_an = amplitude.sum(axis=1)
     sum_e, sum_o = _sum_over_scales(eo.real), _sum_over_scales(eo.imag)
     x_energy = np.sqrt(sum_e ** 2 + sum_o ** 2) + PC_EPS
     mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
     energy = _sum_over_scales(eo, lambda r: _energy_term(r.real, r.imag, mean_e, mean_o))
-    # noise compensation from the smallest scale (Kovesi 1999, sec. 5)
-    median_e2n = np.median((amplitude[:, 0] ** 2).reshape(N_ORIENT, -1), axis=1)
-    noise_power = (-median_e2n / np.log(0.5)) / bank0_energy
-    noise_energy2 = 2 * noise_power * sum_an2 + 4 * noise_power * cross
-    tau = np.sqrt(noise_energy2 / 2)
-    threshold = (tau * np.sqrt(np.pi / 2) + NOISE_K * np.sqrt((2 - np.pi / 2) * tau ** 2)) / 1.7
+    threshold = _noise_threshold(amplitude[:, 0] ** 2, bank0_energy, sum_an2, cross)
     energy = np.maximum(energy - threshold[:, None, None], 0)
     width = sum_an / (amplitude.max(axis=1) + PC_EPS) / N_SCALE
     weight = 1.0 / (1 + np.exp((CUT_OFF - width) * SHARPNESS))
@@ -103,9 +137,8 @@ def phase_congruency(image):
     pc = weighted.sum(axis=0) / (sum_an.sum(axis=0) + PC_EPS)
     with np.errstate(divide="ignore", invalid="ignore"):
         pc_orient = weighted / sum_an
-    angles = np.arange(N_ORIENT) * np.pi / N_ORIENT
-    covx = pc_orient * np.cos(angles)[:, None, None]
-    covy = pc_orient * np.sin(angles)[:, None, None]
+    covx = pc_orient * _ORIENTATION_COS_SIN[0][:, None, None]
+    covy = pc_orient * _ORIENTATION_COS_SIN[1][:, None, None]
     covx2 = (covx ** 2).sum(0) / (N_ORIENT / 2)
     covy2 = (covy ** 2).sum(0) / (N_ORIENT / 2)
     covxy = (covx * covy).sum(0) / N_ORIENT  # as in myphasecong3 (Kovesi's original has 4 * covxy / norient)

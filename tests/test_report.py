@@ -45,6 +45,7 @@ def test_report_tables_have_one_row_per_configuration(swept_run):
     assert len(results) == 5 * 5 and set(results["config"]) == set(labels)
     summary = pd.read_csv(swept_run / "summary.csv")
     assert summary["config"].tolist() == labels and (summary["n"] == 5).all()
+    assert (summary["metric_seconds_mean"] > 0).all()    # the metrics' time, scored in the workers
     markdown = (swept_run / "tables" / "objective_toy.md").read_text().splitlines()
     assert [line.split("|")[1].strip() for line in markdown[2:]] == labels
     latex = (swept_run / "tables" / "objective_toy.tex").read_text()

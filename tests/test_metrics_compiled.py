@@ -1,0 +1,139 @@
+"""The metrics' compiled (numba) kernels against their numpy paths, and the fallback when numba is missing."""
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from scipy import fft
+
+from metrics import _compiled
+from metrics._filters import MetricWarning
+from metrics.fmi import _feature_mutual_information_numpy, dmey_mosaic, feature_mutual_information
+
+pytest.importorskip("numba")
+
+
+def _features():
+    """0..255 images with a black border (identical and flat windows, fmi.m's 1 + 2^-52 rounding), few
+    grey levels (ties on the CDF staircase) and an unrelated source (negatively correlated windows)."""
+    rng = np.random.default_rng(11)
+    a = np.round(rng.random((48, 40)) * 6) * 40
+    b = np.round(rng.random((48, 40)) * 255)
+    f = np.round(0.6 * a + 0.4 * b)
+    for x in (a, b, f):
+        x[:6] = 0
+    a[6:9, :10] = f[6:9, :10]                    # windows where A = F exactly, B then meets F normalised
+    b[20:23, 5:8] = (f[20:23, 5:8] - f[20:23, 5:8].min()) / np.ptp(f[20:23, 5:8])
+    return a, b, f
+
+
+@pytest.mark.parametrize("feature", ["pixel", "dct", "wavelet"])
+def test_fmi_kernel_matches_the_numpy_path(feature):
+    """Same window rules and arithmetic: the compiled loop gives the numpy path's FMI to rounding
+    (libm vs numpy log), including the flat windows whose value fmi.m's summation order decides."""
+    transform = {"pixel": lambda x: x, "dct": lambda x: fft.dctn(x, norm="ortho"), "wavelet": dmey_mosaic}[feature]
+    a, b, f = (transform(x) for x in _features())
+    compiled = feature_mutual_information(a, b, f)
+    assert _compiled._LOADED["metrics._fmi_numba"] is not None   # it did run compiled
+    assert compiled == pytest.approx(_feature_mutual_information_numpy(a, b, f), rel=1e-13, abs=0)
+    flat = np.full((5, 5), 7.0)
+    assert feature_mutual_information(flat, flat + 1, flat) == _feature_mutual_information_numpy(flat, flat + 1, flat)
+
+
+def test_fmi_falls_back_to_numpy_with_one_warning_when_numba_is_missing(monkeypatch):
+    a, b, f = _features()
+    expected = _feature_mutual_information_numpy(a, b, f)
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    monkeypatch.delitem(sys.modules, "metrics._fmi_numba", raising=False)
+    monkeypatch.setitem(sys.modules, "numba", None)          # "import numba" raises ImportError
+    with pytest.warns(MetricWarning) as caught:
+        first = feature_mutual_information(a, b, f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # warned once per process, not per call
+        second = feature_mutual_information(a, b, f)
+    message = str(caught[0].message)
+    assert len(caught) == 1 and "\n" not in message and "numba" in message and "numpy path" in message
+    assert first == second == expected
+
+
+def test_phase_congruency_kernel_is_bit_identical_to_the_numpy_path():
+    """Same float32/float64 steps in the same order (numpy's complex abs and float32 exp included)."""
+    from metrics import phase
+    rows, cols = np.mgrid[:64, :80]
+    x = 200.0 * ((rows - 30) ** 2 + (cols - 40) ** 2 < 15 ** 2) + 60.0 * (cols > 60) + (rows * cols) % 7
+    x[:6] = 0                                   # a black band: zero responses, 0/0 orientations
+    bank, bank0_energy, sum_an2, cross = phase._filters(x.shape)
+    eo = fft.ifft2(fft.fft2(x).astype(np.complex64)[None, None] * bank)
+    compiled = phase.phase_congruency(x)
+    assert _compiled._LOADED["metrics._phase_numba"] is not None
+    for ours, numpy_path in zip(compiled, phase._congruency_numpy(eo, bank0_energy, sum_an2, cross)):
+        assert 0.05 < np.nanmax(numpy_path) and np.array_equal(ours, numpy_path, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape, mode", [("same", "constant"), ("same", "reflect"), ("same", "nearest"),
+                                         ("valid", "constant")])
+def test_separable_filter_kernel_is_bit_identical_to_ndimage(shape, mode):
+    """ndimage's symmetric-window additions in its order: the compiled filter gives the same bits."""
+    from scipy import ndimage
+
+    from metrics._filters import filter_separable, gaussian_window
+    x = np.random.default_rng(2).random((37, 50)) * 255
+    g = gaussian_window(11, 1.5)
+    expected = ndimage.correlate1d(ndimage.correlate1d(x, g, axis=0, mode=mode), g, axis=1, mode=mode)
+    if shape == "valid":
+        expected = expected[5:-5, 5:-5]
+    assert np.array_equal(filter_separable(x, g, shape, mode=mode), expected)
+    assert _compiled._LOADED["metrics._filter_numba"] is not None
+
+
+def test_compute_without_numba_gives_the_same_values_with_one_warning_per_kernel(monkeypatch):
+    import metrics
+    rows, cols = np.mgrid[:48, :56]
+    a = ((rows - 20) ** 2 + (cols - 30) ** 2 < 12 ** 2) * 0.8
+    b = (cols > 35) * 0.5 + (rows * cols % 5) / 40
+    f = np.maximum(a, b)
+    names = ["FMI_pixel", "Qp", "SSIM", "Qy"]
+    compiled = metrics.compute(a, b, f, names=names)
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    for module in ("metrics._fmi_numba", "metrics._phase_numba", "metrics._filter_numba"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setitem(sys.modules, "numba", None)
+    with pytest.warns(MetricWarning) as caught:
+        fallback = metrics.compute(a, b, f, names=names)
+    assert sorted(str(w.message).split(" runs on")[0] for w in caught) == ["FMI", "Qp's phase congruency",
+                                                                            "window filtering"]
+    assert fallback == pytest.approx(compiled, rel=1e-13) and compiled["Qp"] == fallback["Qp"]
+
+
+@pytest.mark.parametrize("mode", ["constant", "mirror", "nearest"])
+def test_small_kernel_correlation_is_bit_identical_to_ndimage(mode):
+    """Sobel and Prewitt taps in ndimage's order, zero weights skipped: the same bits, and the same
+    sign of every zero (an edge orientation atan(gy / gx) tells +0 from -0), on flat black areas."""
+    from scipy import ndimage
+
+    from metrics._filters import SOBEL_X, correlate
+    x = np.round(np.random.default_rng(8).random((30, 41)) * 255)
+    x[:8], x[10:14, 10:20] = 0.0, -0.0
+    for kernel in (SOBEL_X, SOBEL_X.T, np.array([[-1.0, 0, 1]] * 3)):
+        ours, expected = correlate(x, kernel, mode), ndimage.correlate(x, kernel, mode=mode)
+        assert np.array_equal(ours, expected) and np.array_equal(np.signbit(ours), np.signbit(expected))
+        assert (expected == 0).sum() > 100
+
+
+def test_kernels_compile_without_a_disk_cache_where_no_cache_directory_is_usable(monkeypatch):
+    """numba refuses cache=True when no cache directory is writable: the kernels are then compiled
+    without one (no warning, still compiled, same values). On Qp's kernels, the quickest to compile."""
+    from numba.core import caching
+
+    from metrics import phase
+    x = np.round(np.random.default_rng(6).random((40, 48)) * 255)
+    expected = phase.phase_congruency(x)
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    monkeypatch.setattr(_compiled, "CACHE", True)
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    monkeypatch.delitem(sys.modules, "metrics._phase_numba", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = phase.phase_congruency(x)
+    assert _compiled._LOADED["metrics._phase_numba"] is not None and _compiled.CACHE is False
+    assert all(np.array_equal(u, v, equal_nan=True) for u, v in zip(again, expected))

@@ -1,6 +1,7 @@
 """Hierarchical Bayesian fusion (Zhao, Xu, Zhang, Liu, Zhang 2020).
 
-The fused image f of an intensity source u (infrared in the paper; here source A, e.g. CT or PET)
+The model and its inference as published (written out below; equation numbers not quoted). The
+fused image f of an intensity source u (infrared in the paper; here source A, e.g. CT or PET)
 and a texture source v (visible; here source B, the detail-rich MRI) is found as a regression on the
 differences x = f - v and y = u - v. Both fidelities are Laplacian, written hierarchically as Gaussian
 scale mixtures with exponential mixing densities, and the fused image keeps the texture source's

@@ -107,7 +107,7 @@ def latent_lrr(x: np.ndarray, lam: float, *, tol: float = 1e-6, rho: float = 1.1
 
     Notes
     -----
-    Liu & Yan 2011, Sec. 3.3 / the reference ``latent_lrr.m``: with J = Z, S = L and multipliers
+    Liu & Yan 2011 (inexact ALM) as in the reference ``latent_lrr.m``: with J = Z, S = L and multipliers
     Y1 (X = XZ + LX + E), Y2 (Z = J), Y3 (L = S), each iteration is
 
         J = SVT_{1/mu}(Z + Y2/mu),   S = SVT_{1/mu}(L + Y3/mu),
@@ -191,12 +191,12 @@ def latlrr_fusion(a: np.ndarray, b: np.ndarray, *, lam: float = 0.8) -> np.ndarr
 
     Notes
     -----
-    Li & Wu 2018, Sec. II-III: each source image I_k (as a matrix) is decomposed by latent LRR,
-    ``I_k = I_k Z_k + L_k I_k + E_k`` (Eq. 1, ``lam`` = 0.8 as in the authors' code); the low-rank
-    parts ``I_lrr,k = I_k Z_k`` are fused by the weighted average ``F_lrr = (I_lrr,1 + I_lrr,2) / 2``
-    (Eq. 6, equal weights) and the salient parts ``I_s,k = L_k I_k`` by their sum ``F_s = I_s,1 + I_s,2``
-    (Eq. 7); ``F = F_lrr + F_s`` (Eq. 8). As in the authors' ``fusion_latlrr.m`` each part is clipped to
-    [0, 1] before fusing; E is discarded.
+    Li & Wu 2018 (equation numbers not quoted here; the steps are written out): each source image
+    I_k, as a matrix, is decomposed by latent LRR, ``I_k = I_k Z_k + L_k I_k + E_k`` (``lam`` = 0.8 as
+    in the authors' code); the low-rank parts ``I_lrr,k = I_k Z_k`` are fused by the weighted average
+    ``F_lrr = w_1 I_lrr,1 + w_2 I_lrr,2`` with w_1 = w_2 = 0.5 (the code's weights), the salient parts
+    ``I_s,k = L_k I_k`` by their sum ``F_s = I_s,1 + I_s,2``, and ``F = F_lrr + F_s``. As in the authors'
+    ``fusion_latlrr.m`` each part is clipped to [0, 1] before fusing; E is discarded.
     """
     parts = latent_lrr_many([a, b], lam)
     low_rank = [np.clip(p.principal, 0.0, 1.0) for p in parts]
@@ -306,7 +306,8 @@ def main(argv=None) -> None:
 def mdlatlrr_decompose(img: np.ndarray, projection: np.ndarray, *, level: int, stride: int):
     """Multi-level decomposition: the base part and each level's detail patch vectors.
 
-    Li, Wu, Kittler 2020, the MDLatLRR decomposition: with P(.) the overlapping ``side x side``
+    Li, Wu, Kittler 2020, the MDLatLRR decomposition (written out; equation numbers not quoted): with
+    P(.) the overlapping ``side x side``
     patches at ``stride`` as column vectors and R(.) their inverse (each pixel the mean of the patches
     covering it), level i takes the previous base part (I_b^0 = I):
 

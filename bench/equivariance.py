@@ -21,7 +21,8 @@ compared configuration (no parameter or epoch sweeps). A suite may set ``equivar
 crop: S}``: with ``crop`` the analysis runs on the central S x S crop (then F(A, B) of the crop is
 fused here too), a quarter of the pixels at S = 128 for 256-pixel pairs, for suites with few pairs.
 Rows are cached in ``equivariance.jsonl`` under the configuration's code version and the pair's data
-fingerprint, like the runner's cells, so a resumed run recomputes only what changed.
+fingerprint, like the runner's cells, so a resumed run recomputes only what changed; what is not cached
+runs on the run's ``jobs`` worker processes.
 """
 from __future__ import annotations
 
@@ -107,11 +108,25 @@ def _read_cache(path: Path) -> dict:
     return rows
 
 
-def equivariance_table(out: Path, pairs, configs, metric_names, versions: dict, *, n_pairs: int = 1,
-                       crop: int | None = None, convention: str = "default") -> pd.DataFrame:
-    """Gaps of every configuration on the first ``n_pairs`` pairs of each dataset (cached, see module doc)."""
+def _gaps_task(a, b, fused, config, metric_names, convention) -> list[dict]:
+    """One configuration on one pair (in a worker process): F(A, B) is fused here when not given."""
     import methods
 
+    def fuse(x, y):
+        return methods.fuse(x, y, config.method, **config.kwargs)
+
+    if fused is None:
+        fused = to_8bit(fuse(a, b))
+    return transform_gaps(a, b, fused, fuse, metric_names, convention=convention)
+
+
+def equivariance_table(out: Path, pairs, configs, metric_names, versions: dict, *, n_pairs: int = 1,
+                       crop: int | None = None, convention: str = "default", jobs: int = 1) -> pd.DataFrame:
+    """Gaps of every configuration on the first ``n_pairs`` pairs of each dataset (cached, see module doc);
+    configurations not in the cache run on ``jobs`` worker processes, as the runner's cells do."""
+    from concurrent.futures import as_completed
+
+    from bench.pool import process_pool
     from bench.runner import load_fused
 
     cache_path = out / CACHE_FILE
@@ -122,31 +137,38 @@ def equivariance_table(out: Path, pairs, configs, metric_names, versions: dict, 
         if seen.get(ds.name, 0) < n_pairs:
             chosen.append((ds, pair))
             seen[ds.name] = seen.get(ds.name, 0) + 1
-    rows = []
+    rows, tasks = [], []
+    for ds, pair in chosen:
+        fingerprint = pair.fingerprint()
+        sources = None
+        for config in configs:
+            version = f"{versions.get(config.label)}|{fingerprint}|{metric_tag}|{convention}|crop={crop}"
+            keys = {t: f"{ds.name}/{pair.name}/{config.label}/{t}" for t in TRANSFORMS}
+            if all(cache.get(k, {}).get("version") == version for k in keys.values()):
+                rows.extend(cache[k] for k in keys.values())
+                continue
+            if sources is None:
+                sources = [central_crop(img, crop) for img in pair.load()]
+            fused = None if crop is not None else load_fused(out, ds.name, config.label, pair.name)
+            tag = dict(version=version, dataset=ds.name, pair=pair.name, config=config.label)
+            tasks.append(((*sources, fused, config, list(metric_names), convention), keys, tag))
+
+    def record(fh, new_rows, keys, tag):
+        for row in new_rows:
+            row.update(key=keys[row["transform"]], **tag)
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            rows.append(row)
+
     with open(cache_path, "a") as fh:
-        for ds, pair in chosen:
-            fingerprint = pair.fingerprint()
-            a = b = None
-            for config in configs:
-                version = f"{versions.get(config.label)}|{fingerprint}|{metric_tag}|{convention}|crop={crop}"
-                keys = {t: f"{ds.name}/{pair.name}/{config.label}/{t}" for t in TRANSFORMS}
-                if all(cache.get(k, {}).get("version") == version for k in keys.values()):
-                    rows.extend(cache[k] for k in keys.values())
-                    continue
-                if a is None:
-                    a, b = (central_crop(img, crop) for img in pair.load())
-
-                def fuse(x, y, config=config):
-                    return methods.fuse(x, y, config.method, **config.kwargs)
-
-                fused = (to_8bit(fuse(a, b)) if crop is not None
-                         else load_fused(out, ds.name, config.label, pair.name))
-                for row in transform_gaps(a, b, fused, fuse, metric_names, convention=convention):
-                    row.update(key=keys[row["transform"]], version=version, dataset=ds.name, pair=pair.name,
-                               config=config.label)
-                    fh.write(json.dumps(row) + "\n")
-                    fh.flush()
-                    rows.append(row)
+        if jobs > 1 and len(tasks) > 1:
+            with process_pool(min(jobs, len(tasks))) as pool:
+                futures = {pool.submit(_gaps_task, *args): (keys, tag) for args, keys, tag in tasks}
+                for future in as_completed(futures):
+                    record(fh, future.result(), *futures[future])
+        else:
+            for args, keys, tag in tasks:
+                record(fh, _gaps_task(*args), keys, tag)
     return pd.DataFrame(rows)
 
 
@@ -231,7 +253,7 @@ def equivariance_section(out: Path, pairs, configs, metric_names, results: pd.Da
     start = time.perf_counter()
     table = equivariance_table(out, pairs, configs, metric_names, run.get("code_versions") or {},
                                n_pairs=int(options.get("pairs", 1)), crop=options.get("crop"),
-                               convention=run.get("convention", "default"))
+                               convention=run.get("convention", "default"), jobs=int(run.get("jobs") or 1))
     if table.empty:
         return ""
     labels = [c.label for c in configs]

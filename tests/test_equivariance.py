@@ -56,21 +56,38 @@ def test_position_dependent_and_decimated_methods_show_gaps():
     assert dwt["shift"]["psnr"] < 50                            # decimation: not shift-invariant
 
 
-def test_report_section_is_written_and_reused_on_resume(tmp_path):
+def toy_suite(tmp_path):
     make_pair_folder(tmp_path / "data" / "toy", ["1001", "1002", "1003"])
     spec = {"datasets": {"toy": {"kind": "folder", "root": "toy", "modalities": ["CT", "MRI"],
                                  "split": {"scheme": "all"}, "description": "toy pairs"}},
             "suites": {"toy": {"datasets": ["toy"], "methods": ["average", "max", {"method": "dwt", "grid": {"level": [1, 2]}}],
                                "metrics": ["EN", "SSIM"], "timing_repeats": 1}}}
     (tmp_path / "datasets.yaml").write_text(json.dumps(spec))
-    kwargs = dict(out=tmp_path / "run", data_root=tmp_path / "data", registry=Registry(tmp_path / "datasets.yaml"))
-    out = run_suite("toy", **kwargs)
+    return dict(out=tmp_path / "run", data_root=tmp_path / "data", registry=Registry(tmp_path / "datasets.yaml"))
+
+
+def check_section(out):
     page = (out / "index.html").read_text()
     assert "id='equivariance'" in page and "figures/equivariance.png" in page
     table = pd.read_csv(out / "tables" / "equivariance.csv", dtype={"pair": str})
     # the compared methods only (no grid points), first pair, four transforms
     assert sorted(set(table["config"])) == ["average", "max"] and len(table) == 2 * 4
     assert set(table["pair"]) == {"1001"}
+    average = table[(table["config"] == "average") & (table["transform"] != "subpixel")]
+    assert np.isinf(average["psnr"]).all()
+
+
+def test_report_section_is_written_and_reused_on_resume(tmp_path):
+    kwargs = toy_suite(tmp_path)
+    out = run_suite("toy", **kwargs)
+    check_section(out)
     cached = (out / CACHE_FILE).read_text()
     run_suite("toy", resume=True, **kwargs)
     assert (out / CACHE_FILE).read_text() == cached               # nothing fused again
+
+
+@pytest.mark.slow
+def test_report_section_on_worker_processes(tmp_path):
+    # the same rows through the worker pool (process start-up makes this slow on a busy machine)
+    out = run_suite("toy", jobs=2, **toy_suite(tmp_path))
+    check_section(out)

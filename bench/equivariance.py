@@ -247,9 +247,10 @@ def equivariance_section(out: Path, pairs, configs, metric_names, results: pd.Da
     """Compute (or reuse) the gaps, write ``tables/equivariance.csv`` and the figure; return the HTML section."""
     from bench.io import write_text
 
-    options = suite.get("equivariance") or {}
+    options = suite.get("equivariance", {})
     if options is False:
         return ""
+    options = options or {}
     start = time.perf_counter()
     table = equivariance_table(out, pairs, configs, metric_names, run.get("code_versions") or {},
                                n_pairs=int(options.get("pairs", 1)), crop=options.get("crop"),

@@ -86,6 +86,15 @@ def test_report_section_is_written_and_reused_on_resume(tmp_path):
     assert (out / CACHE_FILE).read_text() == cached               # nothing fused again
 
 
+def test_a_suite_can_turn_the_section_off(tmp_path):
+    kwargs = toy_suite(tmp_path)
+    spec = json.loads((tmp_path / "datasets.yaml").read_text())
+    spec["suites"]["toy"]["equivariance"] = False
+    (tmp_path / "datasets.yaml").write_text(json.dumps(spec))
+    out = run_suite("toy", **{**kwargs, "registry": Registry(tmp_path / "datasets.yaml")})
+    assert "id='equivariance'" not in (out / "index.html").read_text() and not (out / CACHE_FILE).exists()
+
+
 @pytest.mark.slow
 def test_report_section_on_worker_processes(tmp_path):
     # the same rows through the worker pool (process start-up makes this slow on a busy machine)

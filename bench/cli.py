@@ -37,50 +37,49 @@ def cmd_fuse(args) -> int:
     from pathlib import Path
 
     import methods
-    from bench.io import read_image, write_image
+    from bench.io import check_writable, read_image, write_image
 
     out = Path(args.output)
-    if out.exists() and not args.force:
-        raise UserError(f"{out}: already exists (use --force to overwrite)")
     params = {}
     for item in args.param or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--param {item!r}: expected NAME=VALUE")
-        params[key] = _parse_value(value)
+        params[key.strip()] = value   # text; the registry converts it to the parameter's type
+    params = methods.get_method(args.method).check_params(params)   # before reading anything
+    from bench.volumes import fuse_volume_files, is_volume_path
+    if is_volume_path(args.a) or is_volume_path(args.b):  # NIfTI or DICOM: slice-wise, written as a volume
+        # (a DICOM series is written as a folder: fuse_volume_files checks the output itself)
+        fuse_volume_files(args.a, args.b, out, args.method, params=params, axis=args.axis, resample=args.resample,
+                          norm_a=args.norm_a, norm_b=args.norm_b, force=args.force)
+        print(f"wrote {out}")
+        return 0
+    check_writable(out, overwrite=args.force)
     fused = methods.fuse(read_image(args.a), read_image(args.b), args.method, **params)
     write_image(out, fused, overwrite=args.force)
     print(f"wrote {out}")
     return 0
 
 
-def _parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
-
-
 def cmd_metrics(args) -> int:
     import metrics
-    from bench.io import read_image
+    from bench.io import check_writable, read_image
 
     names = _csv_list(args.metrics)
-    if args.a_dir or args.b_dir or args.f_dir:
+    folder_mode = bool(args.a_dir or args.b_dir or args.f_dir)
+    if folder_mode and (args.A or args.B or args.F):
+        raise UserError("give three images A B F or --a DIR --b DIR --f DIR, not both")
+    if args.output:              # refused before any scoring, not after
+        check_writable(args.output, overwrite=args.force)
+    if folder_mode:
         if not (args.a_dir and args.b_dir and args.f_dir):
             raise UserError("folder mode needs all of --a DIR --b DIR --f DIR")
         from metrics.folder import evaluate_folders
-        from bench.io import write_text
 
         failures: list[str] = []
         table = evaluate_folders(args.a_dir, args.b_dir, args.f_dir, names, args.convention, args.jobs, failures)
-        if args.output:
-            write_text(args.output, table.to_csv(), overwrite=args.force)
-            print(f"wrote {args.output} ({len(table)} images)")
-        else:
-            print(table.to_csv(), end="")
+        text = (_strict_json(table.to_dict(orient="index")) if args.json else table.to_csv())
+        _emit(text, args.output, args.force, f"{len(table)} images")
         if failures:  # what was scored is written above; the run still fails, naming what was not
             raise UserError(f"{len(failures)} of {len(table) + len(failures)} image(s) not scored: "
                             + first_few(failures, 3, "; "))
@@ -90,18 +89,55 @@ def cmd_metrics(args) -> int:
     scores = metrics.compute(read_image(args.A), read_image(args.B), read_image(args.F), names,
                              convention=args.convention)
     if args.json:
-        print(json.dumps(scores, indent=2))
+        text = _strict_json(scores)
+    elif args.output:            # a one-row table like folder mode's, named by the fused file's stem
+        import pandas as pd
+        from pathlib import Path
+        text = pd.DataFrame([scores], index=pd.Index([Path(args.F).stem], name="name")).to_csv()
     else:
         width = max(map(len, scores))
-        for name, value in scores.items():
-            print(f"{name:<{width}}  {value:.6g}")
+        text = "".join(f"{name:<{width}}  {value:.6g}\n" for name, value in scores.items())
+    _emit(text, args.output, args.force, "1 image")
     return 0
+
+
+def _strict_json(obj) -> str:
+    """JSON that strict parsers accept: NaN and infinities (a metric undefined on its input) become null."""
+    import math
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+    return json.dumps(clean(obj), indent=2, allow_nan=False) + "\n"
+
+
+def _emit(text: str, output: str | None, force: bool, what: str) -> None:
+    """Print ``text``, or write it atomically to ``output`` and say so."""
+    if output:
+        from bench.io import write_text
+        write_text(output, text, overwrite=force)
+        print(f"wrote {output} ({what})")
+    else:
+        print(text, end="")
 
 
 def cmd_train(args) -> int:
     from methods.densegan.train import run_train
 
     run_train(args)
+    return 0
+
+
+def cmd_campaign(args) -> int:
+    from bench.campaign import run_campaign
+
+    rows = run_campaign(args.file, jobs=args.jobs, only=_csv_list(args.only), status_only=args.status,
+                        nice=args.nice, out=args.out)
+    finished = sum(r["status"] == "finished" for r in rows)
+    print(f"campaign {args.file}: {finished}/{len(rows)} runs finished (table: campaign.md in its out folder)")
     return 0
 
 
@@ -166,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument("--method", default="dwt")
     fuse.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter (repeatable)")
     fuse.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    # volumes (NIfTI files, DICOM series folders): bench/volumes.py
+    fuse.add_argument("--axis", default="axial", help="volumes: slice axis (axial, coronal, sagittal)")
+    fuse.add_argument("--resample", action="store_true", help="volumes: put B on A's grid when they differ")
+    fuse.add_argument("--norm-a", default="auto", help="volumes: intensity window of A (auto, mr, ct-brain, "
+                      "ct-subdural, ct-soft, ct-bone)")
+    fuse.add_argument("--norm-b", default="auto", help="volumes: intensity window of B (as --norm-a)")
     fuse.set_defaults(func=cmd_fuse)
 
     met = sub.add_parser("metrics", help="metrics of a fused image, or of folders of them")
@@ -177,10 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--f", dest="f_dir")
     met.add_argument("--metrics", help="comma-separated metric names (default: all)")
     met.add_argument("--convention", default="default")
-    met.add_argument("--json", action="store_true")
+    met.add_argument("--json", action="store_true",
+                     help="JSON instead of a table or CSV; a metric undefined on its input (NaN) is null")
     met.add_argument("--jobs", type=int, default=1, help="processes for folder mode")
-    met.add_argument("-o", "--output", help="CSV file for folder mode (default: stdout)")
-    met.add_argument("--force", action="store_true")
+    met.add_argument("-o", "--output", help="file for the scores, CSV (JSON with --json); default: stdout")
+    met.add_argument("--force", action="store_true", help="overwrite an existing --output file")
     met.set_defaults(func=cmd_metrics)
 
     trn = sub.add_parser("train", help="train a trainable method (densegan and its ablations)")
@@ -189,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     from methods.densegan.arguments import add_train_arguments
     add_train_arguments(trn)
     trn.set_defaults(func=cmd_train)
+
+    cmp = sub.add_parser("campaign", help="train a campaign file's (method, seed) runs; resumable, parallel")
+    cmp.add_argument("file", help="campaign YAML, e.g. methods/configs/campaign-harvard.yaml")
+    cmp.add_argument("--jobs", type=int, default=1, help="runs trained at once (one torch thread each)")
+    cmp.add_argument("--only", help="comma-separated run names (<method>-s<seed>)")
+    cmp.add_argument("--status", action="store_true", help="write and print nothing but the campaign table")
+    cmp.add_argument("--nice", type=int, default=0, help="niceness added to each training process")
+    cmp.add_argument("--out", help="output folder (default: the campaign file's `out`)")
+    cmp.set_defaults(func=cmd_campaign)
 
     lst = sub.add_parser("list", help="list suites, datasets, methods and metrics")
     lst.add_argument("what", nargs="?", choices=["suites", "datasets", "methods", "metrics"])

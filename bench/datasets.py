@@ -10,20 +10,26 @@ import hashlib
 import math
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import yaml
 
 from bench.errors import UserError
-from bench.io import list_images, read_image
+from bench.io import images_by_stem, read_image, read_yaml_mapping
 
-REPO = Path(__file__).resolve().parents[1]
-REGISTRY_FILE = REPO / "datasets.yaml"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+# A checkout (or an editable install) keeps datasets.yaml at its top level, and its runs and reports beside
+# it; an installed wheel has datasets.yaml in <prefix>/share/fusionbench (pyproject's data-files) and works
+# in the current folder.
+IN_CHECKOUT = (PACKAGE_ROOT / "pyproject.toml").is_file() and (PACKAGE_ROOT / "datasets.yaml").is_file()
+REPO = PACKAGE_ROOT if IN_CHECKOUT else Path.cwd()
+REGISTRY_FILE = (PACKAGE_ROOT / "datasets.yaml" if IN_CHECKOUT
+                 else Path(sysconfig.get_path("data")) / "share" / "fusionbench" / "datasets.yaml")
 DATA_ROOT_ENV = "FUSION_DATA_ROOT"
-DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data" if IN_CHECKOUT else REPO / "data"
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Pair:
     loader: Callable[[], tuple[np.ndarray, np.ndarray]] = field(repr=False, compare=False)
     files: tuple[str, str] | None = None
     identity: str = ""            # for generated pairs: what determines the images
+    case: str = ""                # for slices of volumes: the case (patient) they come from
 
     def fingerprint(self) -> str:
         """A hash of what the pair's images are made from: file contents, or the generator and its inputs."""
@@ -74,22 +81,20 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> tuple[Path,
         return Path(data_root).expanduser(), "--data-root"
     if os.environ.get(DATA_ROOT_ENV):
         return Path(os.environ[DATA_ROOT_ENV]).expanduser(), f"${DATA_ROOT_ENV}"
-    return DEFAULT_DATA_ROOT, "the default ../shared/data"
+    return DEFAULT_DATA_ROOT, "the default ../shared/data" if IN_CHECKOUT else "the default ./data"
 
 
 class Registry:
     """Datasets and suites from one YAML file."""
 
     def __init__(self, path: Path = REGISTRY_FILE):
-        try:
-            spec = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise UserError(f"{path}: dataset registry not found") from None
-        except yaml.YAMLError as exc:
-            raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        spec = read_yaml_mapping(path, "dataset registry")
         self.path = Path(path)
         self.dataset_specs: dict = spec.get("datasets", {}) or {}
         self.suites: dict = spec.get("suites", {}) or {}
+        for key, value in (("datasets", self.dataset_specs), ("suites", self.suites)):
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise UserError(f"{path}: '{key}' must map each name to its settings")
 
     def suite(self, name: str) -> dict:
         if name not in self.suites:
@@ -107,20 +112,22 @@ class Registry:
         kind = spec.get("kind")
         if kind == "phantom":
             return _phantom_dataset(name, spec)
-        if kind != "folder":
-            raise UserError(f"{self.path}: dataset {name!r} has kind {kind!r} (expected folder or phantom)")
+        if kind not in ("folder", "volumes"):
+            raise UserError(f"{self.path}: dataset {name!r} has kind {kind!r} (expected folder, volumes or phantom)")
         root, origin = resolve_data_root(data_root)
         folder = root / spec["root"]
         if not folder.is_dir() and spec.get("fallback"):
             if announce:
-                print(f"note: {name}: no folder at {folder}; using the embedded {spec['fallback']} instead",
-                      file=sys.stderr)
-            return self.dataset(spec["fallback"], data_root)
+                print(f"note: {name}: no folder at {folder}; using {spec['fallback']} instead", file=sys.stderr)
+            return self.dataset(spec["fallback"], data_root, announce=announce)
         if not root.is_dir():
             raise UserError(f"data root {root} (from {origin}) does not exist; pass --data-root DIR or set "
                             f"{DATA_ROOT_ENV} to the folder that holds {spec['root'].split('/')[0]}/")
         if not folder.is_dir():
             raise UserError(f"dataset {name!r}: folder {folder} not found (data root {root}, from {origin})")
+        if kind == "volumes":  # BraTS-style cases of NIfTI volumes, cut into slices (bench/volumes.py)
+            from bench.volumes import volume_dataset
+            return volume_dataset(name, spec, folder, _dataset_fields(name, spec))
         return _folder_dataset(name, spec, folder)
 
 
@@ -166,7 +173,7 @@ def _folder_dataset(name, spec, folder: Path) -> Dataset:
                 named[stem] = paths
         if scheme == "casewise":
             keep = casewise_split(named, split["part"], float(split.get("test_fraction", 0.2)),
-                                  int(split.get("seed", 0)))
+                                  int(split.get("seed", 0)), float(split.get("val_fraction", 0.0)))
             named = {k: v for k, v in named.items() if k in keep}
         return [Pair(name, stem, lambda pa=pa, pb=pb: (read_image(pa), read_image(pb)), (str(pa), str(pb)))
                 for stem, (pa, pb) in sorted(named.items())]
@@ -178,8 +185,7 @@ def pair_files(dir_a: Path, dir_b: Path) -> dict[str, tuple[Path, Path]]:
     for d in (dir_a, dir_b):
         if not d.is_dir():
             raise UserError(f"modality folder {d} not found")
-    files_a = {p.stem: p for p in list_images(dir_a)}
-    files_b = {p.stem: p for p in list_images(dir_b)}
+    files_a, files_b = images_by_stem(dir_a), images_by_stem(dir_b)
     for files, d in ((files_a, dir_a), (files_b, dir_b)):
         if not files:
             raise UserError(f"{d}: no images (PNG, JPEG, TIFF or BMP) in this folder")
@@ -196,15 +202,28 @@ def case_of(stem: str) -> str:
     return stem[:-3] if len(stem) > 3 and stem[-3:].isdigit() else stem
 
 
-def casewise_split(stems, part: str, test_fraction: float, seed: int) -> set[str]:
-    """The stems of one part ('train' or 'test') of a split that keeps every case in one part only.
+def casewise_split(stems, part: str, test_fraction: float, seed: int, val_fraction: float = 0.0,
+                   case=case_of) -> set[str]:
+    """The stems of one part ('train', 'val' or 'test') of a split that keeps every case in one part only.
 
-    Cases are shuffled with ``seed`` and the first ceil(test_fraction * n_cases) go to test.
+    Cases (``case(stem)``) are shuffled with ``seed``; the first ceil(test_fraction * n_cases) go to test, the next
+    ceil(val_fraction * n_cases) (at least one when ``val_fraction`` > 0) to val, the rest to train. The test
+    part does not depend on ``val_fraction``, so a validation part is carved out of the train pool only; every
+    dataset of one split must name the same ``test_fraction``, ``val_fraction`` and ``seed``.
     """
-    if part not in ("train", "test"):
-        raise UserError(f"case-wise split part must be 'train' or 'test', got {part!r}")
-    cases = sorted({case_of(s) for s in stems})
+    if part not in ("train", "val", "test"):
+        raise UserError(f"case-wise split part must be 'train', 'val' or 'test', got {part!r}")
+    if part == "val" and not val_fraction > 0:
+        raise UserError("case-wise split part 'val' needs val_fraction > 0")
+    cases = sorted({case(s) for s in stems})
     order = np.random.default_rng(seed).permutation(len(cases))
     n_test = max(1, math.ceil(test_fraction * len(cases))) if len(cases) > 1 else 0
-    test_cases = {cases[i] for i in order[:n_test]}
-    return {s for s in stems if (case_of(s) in test_cases) == (part == "test")}
+    n_val = max(1, math.ceil(val_fraction * len(cases))) if val_fraction > 0 else 0
+    if val_fraction > 0 and n_test + n_val >= len(cases):
+        raise UserError(f"case-wise split: {len(cases)} case(s) cannot give {n_test} test, {n_val} val and at "
+                        f"least one train case")
+    ranked = [cases[i] for i in order]
+    part_cases = {"test": ranked[:n_test], "val": ranked[n_test:n_test + n_val],
+                  "train": ranked[n_test + n_val:]}[part]
+    keep = set(part_cases)
+    return {s for s in stems if case(s) in keep}

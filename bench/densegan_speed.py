@@ -1,90 +1,187 @@
-"""Speed and cost of the dense-block GAN family: parameters, GMAC per pair, median ms per 256x256 pair.
+"""Compute of the dense-block GAN: inference against the machine's convolution peak and IFCNN, training
+throughput, and the peak memory of fusing a large pair.
 
-    python -m bench.densegan_speed [--threads 2] [--size 256] [--repeats 30] [--untrained]
+    python -m bench.densegan_speed [--threads 2] [--repeats 15] [--skip-training] [--skip-memory]
 
-MACs are counted from the model itself (forward hooks on every Conv2d, ``model.count_macs``). Time is the
-whole registered method call (numpy in, numpy out, model cached) on ``--threads`` CPU threads, median
-of ``--repeats`` runs after 3 warm-up runs, by two clocks: the wall clock (what a user waits; inflated
-when other processes share the cores) and the process CPU clock (all threads summed; barely disturbed by
-other processes). On an idle machine wall >= CPU / threads, with equality for perfect thread scaling, so
-CPU / threads is the best case the wall clock can reach and wall is the honest figure when idle. ``--untrained`` times randomly initialised generators of the
-shipped configurations (the cost does not depend on the weights), for variants without shipped files.
-Timings depend on the load of the machine: say how busy it was when quoting them.
+Every inference row is timed in the same run, **interleaved** (repeat r times every row once, in turn),
+so a change of machine load hits all rows alike; the table gives min, median and max wall time per
+256x256 pair (numpy in, numpy out, model loaded once). GMAC per pair are counted from the model
+(``model.count_macs``: every Conv2d, both encoder passes). The machine's convolution peak is measured in
+the same loop: one 64 -> 64 3x3 convolution on a 256x256 channels-last image (2.42 GMAC), the widest
+layer of both networks; ``of peak`` is a row's GMAC/s over that peak's. Rows:
+
+* ``densegan``, ``densegan-lean``: the shipped generators through ``fuse_arrays`` (the registered path);
+* ``densegan (forward)``: the same generator's plain ``Generator.forward`` (the training graph: reflection
+  pad, convolution, ReLU and concatenation as separate passes, two intra-op threads), the pre-issue-#14
+  inference path, for the ratio;
+* ``ifcnn``: the project's IFCNN adapter (MAX scheme) when it is registered and its weights are found.
+
+Training rows (``--skip-training`` to omit) run the real training step (``train_epoch``) on Harvard's
+case-wise train parts for a few steps after a warm-up: pixels per second and the same as 128x128 samples
+per second, and achieved GMAC/s counting forward and backward of G as 3x its forward MACs. ``before``
+is the recipe's previous ``cpu`` profile settings (fp32, 4 x 128^2 patches, PNG decoding per sample);
+``after`` the ``long`` profile's (bf16 autocast where the CPU runs it natively, 16 x 64^2 patches, pairs
+decoded once).
+
+The memory row fuses a 4096x4096 pair with ``densegan`` in a fresh process and reports its peak RSS
+(``ru_maxrss``), the Python interpreter, torch and the three 64 MB images included.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 
+MEMORY_SCRIPT = """
+import resource, sys, numpy as np, torch
+torch.set_num_threads({threads})
+from methods.densegan import fuse_with_generator, shipped_weights
+rng = np.random.default_rng(0)
+a, b = (rng.random(({size}, {size}), dtype=np.float32) for _ in range(2))
+f = fuse_with_generator(a, b, shipped_weights("densegan"))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, float(f.mean()))
+"""
 
-def variant_configs() -> dict:
-    """Generator config of every registered variant, from its training YAML (cpu profile)."""
-    from methods.densegan import VARIANTS
-    from methods.densegan.train import resolve_config
-    return {name: resolve_config(name)["model"] for name in VARIANTS}
 
-
-def measure(threads: int = 2, size: int = 256, repeats: int = 30, untrained: bool = False) -> list[dict]:
+def _inference_rows(threads: int, repeats: int, size: int = 256) -> list[dict]:
     import torch
 
-    from methods.densegan import VARIANTS, WEIGHTS_DIR, fuse_with_generator
-    from methods.densegan.checkpoint import load_generator, save_generator
-    from methods.densegan.model import Generator, GeneratorConfig, count_macs, count_parameters
+    import methods
+    from methods.densegan import cached_generator, shipped_weights
+    from methods.densegan.inference import fuse_arrays
+    from methods.densegan.model import count_macs
 
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
+    x = torch.zeros(1, 1, size, size)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)
+    wide = torch.rand(1, 64, size, size).to(memory_format=torch.channels_last)
+
+    def peak():
+        with torch.inference_mode():
+            conv(wide)
+
+    rows = {"conv peak (64->64 3x3)": (peak, 64 * 64 * 9 * size * size)}
+    for name in ("densegan", "densegan-lean"):
+        g = cached_generator(shipped_weights(name))
+        rows[name] = ((lambda g=g: fuse_arrays(g, a, b, threads=threads)), count_macs(g, x, x))
+    g = cached_generator(shipped_weights("densegan"))
+    ta, tb = (torch.from_numpy(v)[None, None].to(memory_format=torch.channels_last) for v in (a, b))
+
+    def plain_forward():
+        with torch.inference_mode():
+            g(ta, tb)[0, 0].numpy()
+
+    rows["densegan (forward)"] = (plain_forward, count_macs(g, x, x))
+    if "ifcnn" in methods.METHODS:
+        try:
+            methods.fuse(a, b, "ifcnn")
+            macs = methods.METHODS["ifcnn"].complexity().get("macs")
+            rows["ifcnn"] = ((lambda: methods.fuse(a, b, "ifcnn")), macs)
+        except Exception as exc:      # weights missing: say so in the table's notes
+            print(f"# ifcnn skipped: {str(exc).splitlines()[0]}")
+    for fn, _ in rows.values():
+        fn()
+        fn()
+    times = {name: [] for name in rows}
+    for _ in range(repeats):
+        for name, (fn, _) in rows.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    peak_rate = rows["conv peak (64->64 3x3)"][1] / statistics.median(times["conv peak (64->64 3x3)"])
+    ifcnn = statistics.median(times["ifcnn"]) if "ifcnn" in times else None
+    out = []
+    for name, (_, macs) in rows.items():
+        med = statistics.median(times[name])
+        out.append({"row": name, "gmac": macs / 1e9, "min_ms": 1e3 * min(times[name]), "median_ms": 1e3 * med,
+                    "max_ms": 1e3 * max(times[name]), "gmac_per_s": macs / med / 1e9,
+                    "of_peak": macs / med / peak_rate, "vs_ifcnn": (ifcnn / med) if ifcnn else None})
+    return out
+
+
+def _training_rows(threads: int, steps: int) -> list[dict]:
+    import torch
+
+    from methods.densegan import train as trainer
+    from methods.densegan.model import count_macs
+
+    settings = {
+        "before (cpu profile: fp32, 4 x 128^2, decode per sample)":
+            ["optim.schedule=constant", "data.patch_size=128", "data.patches_per_pair=1", "data.cache=false",
+             "train.batch_size=4", "train.precision=fp32", "train.ema_decay=null"],
+        "after (long profile: bf16 auto, 16 x 64^2, cached)": [],
+    }
     rows = []
-    tmp_dir = None
-    for name, model_cfg in variant_configs().items():
-        weights = WEIGHTS_DIR / f"{name}.safetensors"
-        if not weights.is_file():
-            if not untrained:
-                print(f"# {name}: no shipped weights ({weights}); rerun with --untrained to time its architecture")
-                continue
-            import tempfile
-            tmp_dir = tmp_dir or tempfile.mkdtemp(prefix="densegan_speed_")
-            weights = save_generator(Generator(GeneratorConfig.from_dict(model_cfg)),
-                                     os.path.join(tmp_dir, f"{name}.safetensors"))
-        generator = load_generator(weights)
-        x = torch.zeros(1, 1, size, size)
-        macs = count_macs(generator, x, x)
-        for _ in range(3):
-            fuse_with_generator(a, b, weights)
-        times, cpu_times = [], []
-        for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            fuse_with_generator(a, b, weights)
-            times.append(time.perf_counter() - t0)
-            cpu_times.append(time.process_time() - c0)
-        rows.append({"method": name, "params": count_parameters(generator), "gmac_per_pair": macs / 1e9,
-                     "median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
-                     "cpu_ms": 1e3 * statistics.median(cpu_times),
-                     "weights": "shipped" if weights.parent == WEIGHTS_DIR else "untrained"})
+    for label, overrides in settings.items():
+        config = trainer.resolve_config("densegan", profile="long", overrides=[
+            *overrides, f"train.threads={threads}", f"train.max_steps_per_epoch={steps + 3}", "data.val_datasets=[]"])
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            run = trainer.start_run(config, trainer.Path(tmp), resume=False)
+            batch, patch = int(config["train"]["batch_size"]), int(config["data"]["patch_size"])
+            run.steps_per_epoch = 3
+            trainer.train_epoch(run, 1)             # warm-up (caches, allocator, oneDNN kernels)
+            run.steps_per_epoch = steps
+            t0 = time.perf_counter()
+            trainer.train_epoch(run, 2)
+            seconds = time.perf_counter() - t0
+        x = torch.zeros(1, 1, patch, patch)
+        macs = 3 * count_macs(run.generator, x, x) * batch * steps
+        pixels = batch * patch * patch * steps
+        rows.append({"row": label, "pixels_per_s": pixels / seconds, "samples128_per_s": pixels / seconds / 128 ** 2,
+                     "gmac_per_s": macs / seconds / 1e9, "precision": config["train"]["precision"]})
     return rows
+
+
+def _memory_row(threads: int, size: int) -> dict:
+    code = MEMORY_SCRIPT.format(threads=threads, size=size)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    rss_kib, _ = done.stdout.split()
+    return {"size": size, "peak_rss_gb": int(rss_kib) * 1024 / 1e9}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--untrained", action="store_true")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--train-steps", type=int, default=10)
+    parser.add_argument("--memory-size", type=int, default=4096)
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args(argv)
-    rows = measure(args.threads, args.size, args.repeats, args.untrained)
-    load = os.getloadavg()
-    print(f"# {args.size}x{args.size} pair, {args.threads} torch threads, median of {args.repeats}; "
-          f"load average at the end {load[0]:.2f} on {os.cpu_count()} CPUs")
-    print(f"| {'method':<24} | {'params':>7} | {'GMAC/pair':>9} | {'wall median ms':>14} | {'wall min ms':>11} "
-          f"| {'CPU median ms':>13} | {'CPU/threads ms':>14} | weights |")
-    print(f"|{'-' * 26}|{'-' * 9}|{'-' * 11}|{'-' * 16}|{'-' * 13}|{'-' * 15}|{'-' * 16}|---------|")
+
+    rows = _inference_rows(args.threads, args.repeats)
+    print(f"# 256x256 pair, {args.threads} threads, {args.repeats} interleaved repeats; load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs at the end")
+    print("| row | GMAC/pair | min ms | median ms | max ms | GMAC/s | of peak | x IFCNN |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']:<24} | {r['params']:>7d} | {r['gmac_per_pair']:>9.3f} | {r['median_ms']:>14.1f} "
-              f"| {r['min_ms']:>11.1f} | {r['cpu_ms']:>13.1f} | {r['cpu_ms'] / args.threads:>14.1f} | {r['weights']} |")
+        ratio = f"{r['vs_ifcnn']:.2f}" if r["vs_ifcnn"] else "-"
+        print(f"| {r['row']} | {r['gmac']:.2f} | {r['min_ms']:.1f} | {r['median_ms']:.1f} | {r['max_ms']:.1f} "
+              f"| {r['gmac_per_s']:.1f} | {r['of_peak']:.2f} | {ratio} |")
+    if not args.skip_training:
+        print(f"\n# training step (D + G, losses, optimisers, EMA), {args.threads} threads, {args.train_steps} steps")
+        print("| setting | precision | pixels/s | 128^2 samples/s | G GMAC/s (fwd+bwd = 3x fwd) |")
+        print("|---|---|---|---|---|")
+        train = _training_rows(args.threads, args.train_steps)
+        for r in train:
+            print(f"| {r['row']} | {r['precision']} | {r['pixels_per_s']:.0f} | {r['samples128_per_s']:.2f} "
+                  f"| {r['gmac_per_s']:.1f} |")
+        print(f"after / before: {train[1]['pixels_per_s'] / train[0]['pixels_per_s']:.2f}x pixels per second")
+    if not args.skip_memory:
+        mem = _memory_row(args.threads, args.memory_size)
+        print(f"\n# densegan on a {mem['size']}x{mem['size']} pair: peak RSS {mem['peak_rss_gb']:.2f} GB "
+              f"(fresh process, {args.threads} threads)")
     return 0
 
 

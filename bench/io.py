@@ -4,7 +4,8 @@ Conventions
 -----------
 * Grey images are ``(H, W)``; colour images are ``(H, W, 3)`` RGB. An alpha channel is dropped
   only when it is fully opaque (a transparent pixel has no defined intensity).
-* 8-bit files are divided by 255, 16-bit files by 65535.
+* 8-bit files are divided by 255, 16-bit files by 65535; other integer depths (32-bit TIFF) are refused,
+  float TIFFs are taken as they are (and must lie in [0, 1]).
 * Writing quantises with ``floor(255 x + 0.5)`` after clipping to [0, 1] (MATLAB's ``uint8``
   rounding, which the reference baselines use), never with numpy's round-half-to-even.
 """
@@ -51,9 +52,12 @@ def _pil_to_float(im, path: Path) -> np.ndarray:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return np.asarray(im, dtype=np.float32) / 65535.0
     if mode == "I":
-        arr = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        return (arr / peak).astype(np.float32)
+        # 32-bit integer samples; a PNG (no 32-bit samples) opened as "I" by an older Pillow is 16-bit.
+        # No other scale is guessed: dividing by 255 or 65535 after the maximum changed an image's values
+        # with its content.
+        if im.format == "PNG":
+            return (np.asarray(im, dtype=np.float64) / 65535.0).astype(np.float32)
+        raise UserError(f"{path}: 32-bit integer image; save it as 8- or 16-bit (or as float in [0, 1])")
     if mode == "F":
         return np.asarray(im, dtype=np.float32)
     if mode in ("LA", "RGBA"):
@@ -120,9 +124,21 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = True)
     return _atomic_write(Path(path), lambda fh: fh.write(data), overwrite=overwrite)
 
 
-def _atomic_write(path: Path, write, *, overwrite: bool) -> Path:
+def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Raise a one-line ``UserError`` unless a file may be written at ``path``: not a folder, not an existing
+    file unless ``overwrite``. Commands call it before any work, writers again just before writing."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
     if path.exists() and not overwrite:
         raise UserError(f"{path}: already exists (use --force to overwrite)")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserError(f"{path.parent}: is a file, not a folder")
+    return path
+
+
+def _atomic_write(path: Path, write, *, overwrite: bool) -> Path:
+    check_writable(path, overwrite=overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -141,7 +157,72 @@ def _atomic_write(path: Path, write, *, overwrite: bool) -> Path:
     return path
 
 
+def images_by_stem(folder: Path) -> dict[str, Path]:
+    """``list_images(folder)`` keyed by file name stem; two files with one stem (``p0.png`` and ``p0.tif``)
+    are a ``UserError`` naming both, since either could be the one meant."""
+    by_stem: dict[str, Path] = {}
+    for path in list_images(folder):
+        if path.stem in by_stem:
+            raise UserError(f"{folder}: {by_stem[path.stem].name} and {path.name} have the same name stem; "
+                            f"keep one of them")
+        by_stem[path.stem] = path
+    return by_stem
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name (hidden files skipped)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                   and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file, numbers only; anything else is one ``UserError`` naming the file.
+
+    ``allow_pickle`` stays off: an object array (pickled Python objects, which can run code when
+    loaded) is refused, as is a file that is not a NumPy archive or is truncated.
+    """
+    import zipfile
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise UserError(f"{path}: a single .npy array, not an .npz archive of named arrays")
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise UserError(f"{path}: holds an object array (pickled Python objects, refused because loading "
+                            f"them can run code); save plain numeric arrays") from None
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
+    """A YAML file whose top level is a mapping (empty file: ``{}``); a missing file, a syntax error (with
+    its line and column) or another top level (a list) is one ``UserError`` naming ``what`` and the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        content = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a {what}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: {what} is not text (UTF-8 YAML expected)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}: not valid YAML{where}: {problem}") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise UserError(f"{path}: {what} must be a mapping of names to entries at the top level, "
+                        f"not a {type(content).__name__}")
+    return content
+

@@ -4,7 +4,8 @@
 
 Every variant is the seed config (methods/configs/densegan.yaml, ``cpu`` profile) plus ``--set``-style
 overrides, trained with one short schedule (``--epochs`` x ``--steps`` steps, ``--patch`` pixels; the same
-for every row, so rows differ only by the option), then scored on the three Harvard test splits and the
+for every row, so rows differ only by the option) on the Harvard case-wise train parts, then scored on
+the three Harvard case-wise validation parts (never a test split: the choice is made here) and the
 phantom CT/PET/SPECT-MRI datasets with the eight headline metrics and STC (metrics on Y). The
 combination row is chosen from the single-option rows (best fusion rule, best discriminator option and
 every loss term that beat the seed on most headline cells) and trained the same way. Classical
@@ -28,7 +29,9 @@ from bench.datasets import REPO, Registry
 from bench.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
-HARVARD = ("harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
+# choices are made on the case-wise validation parts; the study never scores a test split (issue #15)
+HARVARD = ("harvard_ct_mri_val", "harvard_pet_mri_val", "harvard_spect_mri_val")
+TRAINING = ("harvard_ct_mri_casewise_train", "harvard_pet_mri_casewise_train", "harvard_spect_mri_casewise_train")
 PHANTOMS = ("phantom_ct_mri", "phantom_pet_mri", "phantom_spect_mri")
 METRICS = (*HEADLINE, "STC")
 BASELINES = ("average", "max", "dwt", "llf_ioi", "nsst_papcnn")
@@ -52,13 +55,14 @@ SINGLE_CHANGES = {
 # ----------------------------------------------------------------------------------------- training
 
 def schedule_overrides(args) -> list[str]:
-    return [f"data.patch_size={args.patch}", f"train.epochs={args.epochs}",
+    return [f"data.datasets=[{', '.join(TRAINING)}]", "data.val_datasets=[]",
+            f"data.patch_size={args.patch}", f"train.epochs={args.epochs}",
             f"train.max_steps_per_epoch={args.steps}", "train.threads=1", "train.keep_checkpoints=false"]
 
 
 def train_variant(name: str, overrides: list[str], args) -> tuple[Path, float]:
     """Train (or reuse) one variant; returns (generator path, training wall seconds)."""
-    from methods.densegan.train import resolve_config, train
+    from methods.densegan.train import completed_epochs, resolve_config, train
 
     run = args.runs / name
     final = run / "generator.safetensors"
@@ -68,7 +72,7 @@ def train_variant(name: str, overrides: list[str], args) -> tuple[Path, float]:
     config = resolve_config("densegan", profile="cpu", overrides=[*schedule_overrides(args), *overrides])
     config["method"] = f"plus-study-{name}"
     start = time.perf_counter()
-    train(config, run, resume=run.exists())
+    train(config, run, resume=bool(completed_epochs(run)) if run.exists() else False)
     seconds = time.perf_counter() - start
     timing.write_text(f"{seconds:.1f}\n")
     (run / "overrides.json").write_text(json.dumps(overrides))
@@ -287,7 +291,7 @@ def figure_soft_tissue(frame: pd.DataFrame, seed: Path, best: Path, best_label: 
         mask = brain_mask(a, b)
         return float(a[mask].mean()) if mask.sum() > 0.01 * mask.size else -1.0
 
-    pair = max(Registry().dataset("harvard_ct_mri", announce=False).pairs(), key=ct_brightness_in_brain)
+    pair = max(Registry().dataset("harvard_ct_mri_val", announce=False).pairs(), key=ct_brightness_in_brain)
     name = pair.name
     a, b = pair.load()
     mask = brain_mask(a, b)
@@ -296,7 +300,7 @@ def figure_soft_tissue(frame: pd.DataFrame, seed: Path, best: Path, best_label: 
     y0, x0 = max(0, cy - s // 2), max(0, cx - s // 2)
     fused_seed = methods.fuse(a, b, "densegan", weights=str(seed))
     fused_best = methods.fuse(a, b, "densegan", weights=str(best))
-    score = lambda f: frame[(frame.pair.astype(str) == str(name)) & (frame.dataset == "harvard_ct_mri") & (frame.variant == f)]["STC"]  # noqa: E731
+    score = lambda f: frame[(frame.pair.astype(str) == str(name)) & (frame.dataset == "harvard_ct_mri_val") & (frame.variant == f)]["STC"]  # noqa: E731
     panels = [("CT (A)", a), ("MRI (B)", b), (f"seed  STC {float(score('seed').iloc[0]):.3f}", fused_seed),
               (f"{best_label}  STC {float(score(best_label).iloc[0]):.3f}", fused_best)]
     fig, axes = plt.subplots(2, 4, figsize=(11, 5.6))
@@ -309,7 +313,7 @@ def figure_soft_tissue(frame: pd.DataFrame, seed: Path, best: Path, best_label: 
         for ax in (axes[0][k], axes[1][k]):
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(f"harvard_ct_mri {name}: bright CT over MRI soft tissue (cyan: STC brain region)", fontsize=10)
+    fig.suptitle(f"harvard_ct_mri_val {name}: bright CT over MRI soft tissue (cyan: STC brain region)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)
@@ -326,7 +330,7 @@ def figure_colour(seed: Path, best: Path, best_label: str, out: Path) -> Path:
     import methods
     registry = Registry()
     fig, axes = plt.subplots(2, 5, figsize=(13, 5.6))
-    for row, dataset in enumerate(("harvard_pet_mri", "harvard_spect_mri")):
+    for row, dataset in enumerate(("harvard_pet_mri_val", "harvard_spect_mri_val")):
         pair = registry.dataset(dataset, announce=False).pairs()[0]
         a, b = pair.load()
         colour, grey = (a, b) if a.ndim == 3 else (b, a)

@@ -1,9 +1,13 @@
 """Guard against regressions in metric scores: compare a suite's mean scores with a committed baseline.
 
 The baseline (``tests/baselines/<suite>.csv``: dataset, config, metric, value) holds the mean of each
-metric over the suite's pairs. A check fails when a score moves in its metric's worse direction by more
-than ``rtol`` (relative) + ``atol``; improvements and changes within tolerance pass, and are listed so a
-reviewer sees them. ``--update`` rewrites the baseline; the diff then shows in review.
+metric over the suite's pairs. A check fails when a score moves by more than ``rtol`` (relative) +
+``atol`` **in either direction**: a metric bug that inflates a score is as wrong as one that deflates it,
+so the table of what moved says which way ("better"/"worse" by the metric's direction) but both fail.
+The baseline changes only on purpose: ``--update`` rewrites it, and the commit says why.
+
+Two guard suites: ``guard`` runs on the embedded phantom and needs no ``../shared`` (every clone and every
+CI run has it); ``quick`` runs on real Harvard pairs where ``../shared`` exists.
 """
 from __future__ import annotations
 
@@ -26,36 +30,35 @@ def suite_means(out: Path, metric_names: list[str]) -> pd.DataFrame:
     return means.reset_index().melt(id_vars=["dataset", "config"], var_name="metric", value_name="value")
 
 
-def compare(current: pd.DataFrame, baseline: pd.DataFrame, *, rtol: float, atol: float) -> tuple[list[str], list[str]]:
-    """(regressions, other changes) as readable lines; a missing or new cell is a regression too."""
+def compare(current: pd.DataFrame, baseline: pd.DataFrame, *, rtol: float, atol: float) -> list[str]:
+    """Every score that moved beyond tolerance (either way), or is missing or new, as a readable line."""
     import metrics
 
     merged = baseline.merge(current, on=["dataset", "config", "metric"], how="outer",
                             suffixes=("_baseline", "_now"), indicator="side")
-    regressions, changes = [], []
+    moved = []
     for row in merged.itertuples():
         where = f"{row.dataset} / {row.config} / {row.metric}"
         if row.side == "left_only":
-            regressions.append(f"{where}: in the baseline ({row.value_baseline:.6g}) but not computed now")
+            moved.append(f"{where}: in the baseline ({row.value_baseline:.6g}) but not computed now")
             continue
         if row.side == "right_only":
-            regressions.append(f"{where}: new ({row.value_now:.6g}); not in the baseline (run with --update)")
+            moved.append(f"{where}: new ({row.value_now:.6g}); not in the baseline (run with --update)")
             continue
         old, new = row.value_baseline, row.value_now
         if np.isnan(old) and np.isnan(new):
             continue
         if np.isnan(old) != np.isnan(new):
-            regressions.append(f"{where}: {old:.6g} -> {new:.6g}")
+            moved.append(f"{where}: {old:.6g} -> {new:.6g}")
             continue
         delta = new - old
         if abs(delta) <= atol + rtol * abs(old):
             continue
         higher = metrics.get_metric(row.metric).higher_is_better
         worse = delta < 0 if higher else delta > 0
-        line = f"{where}: {old:.6g} -> {new:.6g} ({'+' if delta > 0 else ''}{delta:.3g}, " \
-               f"{'worse' if worse else 'better'}; {'higher' if higher else 'lower'} is better)"
-        (regressions if worse else changes).append(line)
-    return regressions, changes
+        moved.append(f"{where}: {old:.6g} -> {new:.6g} ({'+' if delta > 0 else ''}{delta:.3g}, "
+                     f"{'worse' if worse else 'better'}; {'higher' if higher else 'lower'} is better)")
+    return moved
 
 
 def check_suite(suite: str, *, update: bool = False, data_root=None, rtol: float = 1e-4, atol: float = 1e-6,
@@ -88,14 +91,14 @@ def check_scores(suite: str, current: pd.DataFrame, *, update: bool = False, rto
     if not path.exists():
         raise UserError(f"no baseline for suite {suite!r} at {path}; create it with "
                         f"python -m bench regress --suite {suite} --update")
-    regressions, changes = compare(current, pd.read_csv(path), rtol=rtol, atol=atol)
-    for line in changes:
-        print(f"changed (not worse): {line}")
-    if regressions:
-        print(f"REGRESSION in suite {suite!r} against {path} (rtol {rtol}, atol {atol}):")
-        for line in regressions:
+    moved = compare(current, pd.read_csv(path), rtol=rtol, atol=atol)
+    if moved:
+        print(f"SCORES MOVED in suite {suite!r} against {path} (rtol {rtol}, atol {atol}), {len(moved)} of "
+              f"{len(current)}:")
+        for line in moved:
             print(f"  {line}")
-        print(f"If the change is intended, update the baseline: python -m bench regress --suite {suite} --update")
+        print(f"If the change is intended, update the baseline and say why in the commit: "
+              f"python -m bench regress --suite {suite} --update")
         return 1
     print(f"suite {suite!r}: {len(current)} scores match the baseline (rtol {rtol}, atol {atol})")
     return 0

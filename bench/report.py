@@ -145,6 +145,24 @@ def objective_html(table, metric_names) -> str:
             + "".join(body) + "</table>")
 
 
+def case_html(cases, dataset: str, labels, metric_names) -> str:
+    """Scores per case (slices of volumes): mean ± std over cases of each case's mean over its slices."""
+    rows = cases[cases["dataset"] == dataset]
+    body = []
+    for label in labels:
+        sel = rows[rows["config"] == label]
+        if sel.empty:
+            continue
+        cells = "".join(f"<td>{_fmt(sel[m].mean(), sel[m].std(ddof=1))}</td>" for m in metric_names)
+        body.append(f"<tr><td>{html.escape(label)}</td><td>{len(sel)}</td>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in metric_names)
+    return (f"<h3 id='{dataset}-cases'>Scores per case</h3><table><tr><th>method</th><th>cases</th>{head}</tr>"
+            + "".join(body) + "</table><p class='note'>Each case's score is the mean over its selected slices "
+            "(<a href='cases.csv'>cases.csv</a>); metrics are 2-D, computed per slice (no 3-D form is used). "
+            "The figure grid shows each case's middle selected slice. The significance marks above treat slices "
+            "as independent pairs; slices of one case are not, so read them with the per-case spread.</p>")
+
+
 def _p(p):
     return "—" if not np.isfinite(p) else f"{p:.2g}"
 
@@ -360,6 +378,9 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
     suite = suite or {}
     labels = [c.label for c in configs]
     results = results_table(out, configs, datasets)
+    case_of = {(d.name, p.name): p.case for d, p in pairs if p.case}
+    if case_of:  # slices of volumes (bench/volumes.py): a case column and scores per case
+        results.insert(2, "case", [case_of.get(k, "") for k in zip(results["dataset"], results["pair"])])
     write_text(out / "results.csv", results.to_csv(index=False))
     try:
         results.to_parquet(out / "results.parquet")
@@ -367,6 +388,10 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
         pass  # no parquet engine installed: the CSV is the table
     summary = analysis.summarise(results, metric_names)
     write_text(out / "summary.csv", summary.to_csv(index=False))
+    if case_of:
+        from bench.volumes import case_scores
+        cases = case_scores(results[results["case"] != ""], metric_names)
+        write_text(out / "cases.csv", cases.to_csv(index=False))
     run = json.loads((out / RUN_FILE).read_text())
     reference = suite.get("reference") or labels[0]
     # the figure grid and the gallery compare methods; parameter and epoch sweeps have their own figures
@@ -378,7 +403,12 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
         table = objective_table(results, summary, ds.name, labels, metric_names, reference)
         md = write_text(out / "tables" / f"objective_{ds.name}.md", objective_markdown(table, metric_names))
         tex = write_text(out / "tables" / f"objective_{ds.name}.tex", objective_latex(table, metric_names))
-        grid = figure_grid(out, ds, ds_pairs, compared, suite.get("inset"),
+        if any(p.case for p in ds_pairs):
+            from bench.volumes import representative_slices
+            grid_pairs, per_case = representative_slices(ds_pairs), case_html(cases, ds.name, labels, metric_names)
+        else:
+            grid_pairs, per_case = ds_pairs, ""
+        grid = figure_grid(out, ds, grid_pairs, compared, suite.get("inset"),
                            reference if suite.get("difference_maps") and reference in compared else None)
         gallery, worst_html = limitation_gallery(out, results, ds, compared, metric_names)
         split_spec = run["datasets"].get(ds.name, {}).get("split")
@@ -395,7 +425,7 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
             f"<p class='note'>Marks: <sup>+</sup>/<sup>−</sup> significantly better/worse than "
             f"<code>{html.escape(reference)}</code> (Wilcoxon signed-rank over pairs, Holm-corrected, α = 0.05). "
             f"Friedman p tests whether all methods score alike. Also as <a href='{rel(md)}'>Markdown</a> and "
-            f"<a href='{rel(tex)}'>LaTeX</a>.</p>"
+            f"<a href='{rel(tex)}'>LaTeX</a>.</p>{per_case}"
             f"<h3 id='{ds.name}-subjective'>Subjective analysis</h3><p><img src='{rel(grid)}' "
             f"alt='figure grid {html.escape(ds.name)}'></p>"
             f"<h3 id='{ds.name}-limitation'>Limitation analysis</h3><p><img src='{rel(gallery)}' "

@@ -2,7 +2,8 @@
 
 Nothing is lost and nothing is computed twice:
 * each finished cell (dataset, pair, configuration) is appended to ``cells.jsonl`` and flushed to disk
-  before the next starts; fused images are written atomically;
+  by the process that computed it, before the next starts; fused images are written atomically; workers
+  end with the run (``bench.pool``), so nothing is written into the folder after the run is killed;
 * a cell is keyed by its configuration (method, parameters, epoch), a fingerprint of its data (the files'
   contents, or the phantom generator and its inputs) and the version of the code it ran (a hash of the
   method's and the metrics' source files). ``--resume`` reuses every cell whose key still matches, so a
@@ -42,6 +43,8 @@ def prepare_run_dir(out: Path, *, resume: bool, fresh: bool) -> None:
     """Create ``out`` for a new run, or check it for ``resume``; ``fresh`` moves an old run aside."""
     if resume and fresh:
         raise UserError("--resume and --fresh exclude each other")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file, not a run folder; choose another --out")
     has_run = (out / RUN_FILE).exists() or (out / CELLS_FILE).exists()
     if has_run and fresh:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -55,7 +58,13 @@ def prepare_run_dir(out: Path, *, resume: bool, fresh: bool) -> None:
         raise UserError(f"{out}: no run to resume (no {RUN_FILE}); drop --resume to start one")
     elif not has_run and out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not a run folder; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:     # a file where a parent folder should be, no permission
+        raise UserError(f"{out}: cannot create the run folder ({exc.strerror})") from None
+    if resume:   # temporary files of atomic writes that a kill interrupted (bench.io._atomic_write)
+        for stale in out.rglob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def read_cells(out: Path) -> list[dict]:
@@ -74,10 +83,17 @@ def read_cells(out: Path) -> list[dict]:
 
 
 def append_cell(out: Path, cell: dict) -> None:
-    with open(out / CELLS_FILE, "a") as fh:
-        fh.write(json.dumps(cell) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one cell as one line, durably. Workers append concurrently: one ``write`` on an
+    ``O_APPEND`` descriptor puts the whole line at the end of the file, never interleaved with another."""
+    line = (json.dumps(cell) + "\n").encode()
+    fd = os.open(out / CELLS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        written = os.write(fd, line)
+        if written != len(line):       # a full disk: leave a torn line, which read_cells skips
+            raise OSError(f"{out / CELLS_FILE}: short write ({written} of {len(line)} bytes)")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _source_files(module_name: str) -> list[Path]:
@@ -125,30 +141,47 @@ def fused_path(out: Path, dataset: str, label: str, pair: str) -> Path:
     return out / "fused" / dataset / safe / f"{pair}.png"
 
 
-def _run_pair(task: dict) -> list[dict]:
-    """Fuse one pair with every configuration still to do; runs in a worker process."""
+def _run_pair(task: dict) -> int:
+    """Fuse one pair with every configuration still to do, appending each finished cell to ``cells.jsonl``
+    at once (from the worker process itself, so a kill loses at most the cell in progress); returns the
+    number of cells recorded.
+
+    A configuration that fails stops the pair with its dataset, pair and configuration named: a
+    ``UserError`` keeps its one line with that prefix, any other exception gets it as a note. The cells
+    finished before it stay recorded.
+    """
     import methods
     import metrics
 
     registry = Registry(Path(task["registry"]))
     dataset = registry.dataset(task["dataset"], task["data_root"], announce=False)
     pair = next(p for p in dataset.pairs() if p.name == task["pair"])
-    a, b = pair.load()
+    where = f"{dataset.name}/{pair.name}"
+    try:
+        a, b = pair.load()
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
     out = Path(task["out"])
-    cells = []
     for config in task["configs"]:
-        start = time.perf_counter()
-        fused = methods.fuse(a, b, config.method, **config.kwargs)
-        seconds = time.perf_counter() - start
+        where = f"{dataset.name}/{pair.name}, method {config.label}"
+        try:
+            start = time.perf_counter()
+            fused = methods.fuse(a, b, config.method, **config.kwargs)
+            seconds = time.perf_counter() - start
+            scores = metrics.compute(a, b, fused, task["metrics"], convention=task["convention"])
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
+        except Exception as exc:
+            exc.add_note(f"(while running {where})")
+            raise
         path = fused_path(out, dataset.name, config.label, pair.name)
         write_image(path, fused, overwrite=True)
-        scores = metrics.compute(a, b, fused, task["metrics"], convention=task["convention"])
-        cells.append({"key": cell_key(dataset.name, pair.name, config), "dataset": dataset.name,
-                      "pair": pair.name, "method": config.method, "config": config.label,
-                      "params": config.params_json, "epoch": config.epoch, "seconds": seconds,
-                      "data": task["fingerprint"], "code": task["code"][config.label],
-                      "fused": path.relative_to(out).as_posix(), **scores})
-    return cells
+        append_cell(out, {"key": cell_key(dataset.name, pair.name, config), "dataset": dataset.name,
+                          "pair": pair.name, "method": config.method, "config": config.label,
+                          "params": config.params_json, "epoch": config.epoch, "seconds": seconds,
+                          "data": task["fingerprint"], "code": task["code"][config.label],
+                          "fused": path.relative_to(out).as_posix(), **scores})
+    return len(task["configs"])
 
 
 def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods: list[str] | None = None,
@@ -163,11 +196,11 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
     suite = registry.suite(suite_name)
     configs = expand_methods(methods or suite["methods"])
     metric_names = metric_names or list(suite["metrics"])
-    for config in configs:
-        method = method_registry.get_method(config.method)
-        unknown = sorted(set(config.kwargs) - set(method.params))
-        if unknown:
-            raise UserError(f"suite {suite_name!r}: method {config.method!r} has no parameter {unknown[0]!r}")
+    for config in configs:       # every parameter and grid value, before a run folder exists
+        try:
+            method_registry.get_method(config.method).check_params(config.kwargs)
+        except UserError as exc:
+            raise UserError(f"suite {suite_name!r}: {exc}") from None
     for name in metric_names:
         metric_registry.get_metric(name)
     if convention not in metric_registry.CONVENTIONS:
@@ -219,15 +252,17 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
         if jobs > 1 and len(tasks) > 1:
             with process_pool(jobs) as pool:
                 futures = [pool.submit(_run_pair, t) for t in tasks]
-                for future in as_completed(futures):
-                    for cell in future.result():
-                        append_cell(out, cell)
-                        bar.update()
+                try:
+                    for future in as_completed(futures):
+                        bar.update(future.result())
+                except BaseException:
+                    # a failed pair (or ^C) ends the run: pairs not started are dropped; the ones running
+                    # finish and record their cells, which a --resume reuses
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
         else:
             for task in tasks:
-                for cell in _run_pair(task):
-                    append_cell(out, cell)
-                    bar.update()
+                bar.update(_run_pair(task))
 
     from bench.report import write_report
     write_report(out, datasets, pairs, configs, metric_names, suite)

@@ -34,10 +34,10 @@ import numpy as np
 import scipy.io
 import scipy.ndimage
 import scipy.fft
-import torch
 
 from bench.errors import UserError
-from methods.registry import register_method, single_threaded_torch, worker_threads
+from bench.io import read_npz
+from methods.registry import above, between, register_method, single_threaded_torch, worker_threads
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
 OWN_DICTIONARIES = (DICTIONARY_DIR / "csmca_cartoon.npz", DICTIONARY_DIR / "csmca_texture.npz")
@@ -51,8 +51,10 @@ def _load_filters(path: Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"csmca: dictionary file {path} not found")
     if path.suffix == ".npz":
-        with np.load(path) as data:
-            arr = data["filters"] if "filters" in data else data[data.files[0]]
+        data = read_npz(path)
+        if not data:
+            raise UserError(f"csmca: {path} holds no array")
+        arr = data["filters"] if "filters" in data else next(iter(data.values()))
         filters = np.asarray(arr, dtype=np.float64)
     else:
         try:
@@ -126,6 +128,7 @@ def _filters_dft_cached(data: bytes, filter_shape: tuple, shape: tuple) -> np.nd
 
 def _synthesise(filters_f: np.ndarray, coeffs: np.ndarray, shape) -> np.ndarray:
     """``sum_m d_m * x_m`` (circular), coeffs (..., M, H, W) -> (..., H, W) float32."""
+    import torch  # imported on first use: `import methods` stays fast
     spec = torch.fft.rfft2(torch.from_numpy(np.ascontiguousarray(coeffs, dtype=np.float32)))
     spec *= torch.from_numpy(filters_f.astype(np.complex64))
     return torch.fft.irfft2(spec.sum(dim=-3), s=tuple(shape)).numpy()
@@ -144,6 +147,7 @@ def cbpdn(filters: np.ndarray, signal: np.ndarray, lam: float, rho: float, *, ma
     The signals are independent problems; with ``workers`` > 1 (default :func:`worker_threads`) they
     run in that many threads, each on one torch thread (numpy, the FFTs and ``conv2d`` release the GIL).
     """
+    import torch  # imported on first use: `import methods` stays fast
     n, h, w = signal.shape
     dft = _filters_dft(filters, (h, w))                                   # (M, H, W/2+1) complex128
     energy = (dft.real ** 2 + dft.imag ** 2).sum(axis=0).astype(np.float32)  # |d|^2 per frequency
@@ -195,6 +199,7 @@ def _cbpdn_admm(dft, energy, weights, signal_f, y_out, *, lam, rho, max_iter, re
     (B) in blocks of rows, the correlation for those rows, the Y-step, the dual update and the
     residual norms, so that X never leaves the cache. A change of rho rescales U in the next pass A.
     """
+    import torch  # imported on first use: `import methods` stays fast
     m, h, w = y_out.shape
     fh, fw = weights.shape[-2:]
     shape = (h, w)
@@ -311,7 +316,9 @@ def fuse_coefficients(coef_a: np.ndarray, coef_b: np.ndarray, radius: int) -> np
     return np.where((act_a > act_b)[None], coef_a, coef_b)
 
 
-@register_method("csmca", citation="Y. Liu, X. Chen, R. K. Ward, Z. J. Wang, IEEE Signal Process. Lett. 26(3):485-489, 2019")
+@register_method("csmca", citation="Y. Liu, X. Chen, R. K. Ward, Z. J. Wang, IEEE Signal Process. Lett. 26(3):485-489, 2019",
+                 allowed={"rounds": between(1), "lowpass_lambda": above(0), "lowpass_pad": between(0),
+                          "cartoon_radius": between(0), "texture_radius": between(0)})
 def csmca_fusion(a: np.ndarray, b: np.ndarray, *, dictionaries: str | None = None, rounds: int = 6,
                  lowpass_lambda: float = 60.0, lowpass_pad: int = 16, cartoon_radius: int = 5,
                  texture_radius: int = 2) -> np.ndarray:

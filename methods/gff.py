@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import convolve, uniform_filter
 
-from methods.registry import register_method
+from methods.registry import above, between, register_method
 
 LAPLACIAN_3X3 = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
@@ -39,7 +39,9 @@ def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
 
 
 @register_method("gff", citation="S. Li, X. Kang, J. Hu, \"Image fusion with guided filtering\", IEEE Trans. "
-                                 "Image Process. 22(7):2864-2875, 2013")
+                                 "Image Process. 22(7):2864-2875, 2013",
+                 allowed={"average_size": between(1), "saliency_size": between(1), "saliency_sigma": above(0),
+                          "r1": between(1), "eps1": above(0), "r2": between(1), "eps2": above(0)})
 def gff_fusion(a: np.ndarray, b: np.ndarray, *, average_size: int = 31, saliency_size: int = 11,
                saliency_sigma: float = 5.0, r1: int = 45, eps1: float = 0.3, r2: int = 7,
                eps2: float = 1e-6) -> np.ndarray:

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.ndimage
 
 from bench.errors import UserError
-from methods.registry import register_method
+from methods.registry import above, between, register_method
 
 _BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float64) / 16
 _SMOOTH_3 = np.array([1, 2, 1], dtype=np.float64) / 4
@@ -158,7 +158,8 @@ def fuse_residual(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(_local_mean(np.abs(a)) >= _local_mean(np.abs(b)), a, b)
 
 
-@register_method("llf_ioi", citation="J. Du, W. Li, B. Xiao, IEEE Trans. Image Process. 26(12):5855-5866, 2017")
+@register_method("llf_ioi", citation="J. Du, W. Li, B. Xiao, IEEE Trans. Image Process. 26(12):5855-5866, 2017",
+                 allowed={"scales": between(1, 10), "sigma_r": above(0), "alpha": above(0), "n_samples": between(2)})
 def llf_ioi_fusion(a: np.ndarray, b: np.ndarray, *, scales: int = 4, sigma_r: float = 0.1,
                    alpha: float = 2.0, n_samples: int = 10) -> np.ndarray:
     """LLF-IOI fusion (Du, Li, Xiao 2017): LLF multi-scale decomposition, local-energy and IOI rules.

@@ -24,8 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from methods.registry import register_method
-from methods.sr import INPUT_SCALE, load_dictionary, sparse_fusion, to_input_scale
+from methods.registry import between, each, one_of, register_method
+from methods.sr import INPUT_SCALE, SR_ALLOWED, load_dictionary, sparse_fusion, to_input_scale
 from methods.transforms import pyramid
 from methods.transforms.dtcwt import DTCWTPyramid, dtcwt_decompose, dtcwt_reconstruct
 from methods.transforms.dwt import WaveletPyramid, dwt_decompose, dwt_reconstruct
@@ -36,6 +36,20 @@ LIU_2015 = ("Y. Liu, S. Liu, Z. Wang, \"A general framework for image fusion bas
             "and sparse representation\", Inf. Fusion 24:147-164, 2015")
 
 LowpassRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# pyramid and wavelet levels: 10 halvings take a 1024-pixel side down to one pixel
+LEVEL_ALLOWED = {"level": between(1, 10)}
+LEVEL_SR_ALLOWED = {**LEVEL_ALLOWED, **SR_ALLOWED}
+
+
+def _discrete_wavelets() -> list[str]:
+    import pywt
+    return pywt.wavelist(kind="discrete")
+
+
+WAVELET_ALLOWED = {"wavelet": one_of(_discrete_wavelets)}
+# NSCT directional levels: 2**k directions per pyramid level, the toolbox's filters up to k = 5
+NSCT_ALLOWED = {"levels": each(between(0, 5))}
 
 
 def _lowpass_rule(dictionary: str | None, overlap: int, epsilon: float) -> LowpassRule:
@@ -63,20 +77,21 @@ def pyramid_fuse(a, b, levels: int, *, ratio: bool, lowpass_rule: LowpassRule = 
 
 
 @register_method("lp", citation="P. J. Burt, E. H. Adelson, IEEE Trans. Commun. 31(4):532-540, 1983 "
-                                "(fusion code: O. Rockinger's toolbox, as in the MST-SR toolbox)")
+                                "(fusion code: O. Rockinger's toolbox, as in the MST-SR toolbox)",
+                 allowed=LEVEL_ALLOWED)
 def lp_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """Laplacian-pyramid fusion (``lp_fuse(A, B, 4, 3, 3)``): mean base, consistent max-abs details."""
     return fuse_on_input_scale(lambda x, y: pyramid_fuse(x, y, level, ratio=False), a, b, input_scale)
 
 
 @register_method("rp", citation="A. Toet, \"Image fusion by a ratio of low-pass pyramid\", Pattern Recognit. "
-                                "Lett. 9(4):245-253, 1989")
+                                "Lett. 9(4):245-253, 1989", allowed=LEVEL_ALLOWED)
 def rp_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """Ratio-of-low-pass pyramid fusion (``rp_fuse(A, B, 4, 3, 3)``)."""
     return fuse_on_input_scale(lambda x, y: pyramid_fuse(x, y, level, ratio=True), a, b, input_scale)
 
 
-@register_method("lp_sr", citation=LIU_2015)
+@register_method("lp_sr", citation=LIU_2015, allowed=LEVEL_SR_ALLOWED)
 def lp_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary: str | None = None,
                  overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """LP-SR (``lp_sr_fuse(A, B, 4, 3, 3, D, 6, 0.1)``): Laplacian pyramid, SR-fused base."""
@@ -84,7 +99,7 @@ def lp_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary: st
     return fuse_on_input_scale(lambda x, y: pyramid_fuse(x, y, level, ratio=False, lowpass_rule=rule), a, b, input_scale)
 
 
-@register_method("rp_sr", citation=LIU_2015)
+@register_method("rp_sr", citation=LIU_2015, allowed=LEVEL_SR_ALLOWED)
 def rp_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary: str | None = None,
                  overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """RP-SR (``rp_sr_fuse(A, B, 4, 3, 3, D, 6, 0.1)``): ratio pyramid, SR-fused base."""
@@ -104,14 +119,15 @@ def dwt_fuse(a, b, levels: int, wavelet: str = "db1", lowpass_rule: LowpassRule 
     return dwt_reconstruct(WaveletPyramid(details, lowpass_rule(pa.base, pb.base), pa.sizes), wavelet)
 
 
-@register_method("dwt", citation="H. Li, B. S. Manjunath, S. K. Mitra, Graph. Models Image Process. 57(3):235-245, 1995")
+@register_method("dwt", citation="H. Li, B. S. Manjunath, S. K. Mitra, Graph. Models Image Process. 57(3):235-245, 1995",
+                 allowed={**LEVEL_ALLOWED, **WAVELET_ALLOWED})
 def dwt_fusion(a: np.ndarray, b: np.ndarray, *, wavelet: str = "db1", level: int = 4,
                input_scale: float = INPUT_SCALE) -> np.ndarray:
     """DWT fusion (``dwt_fuse(A, B, 4)``: db1, periodic): mean approximation, consistent max-abs details."""
     return fuse_on_input_scale(lambda x, y: dwt_fuse(x, y, level, wavelet), a, b, input_scale)
 
 
-@register_method("dwt_sr", citation=LIU_2015)
+@register_method("dwt_sr", citation=LIU_2015, allowed={**LEVEL_SR_ALLOWED, **WAVELET_ALLOWED})
 def dwt_sr_fusion(a: np.ndarray, b: np.ndarray, *, wavelet: str = "db1", level: int = 4,
                   dictionary: str | None = None, overlap: int = 6, epsilon: float = 0.1,
                   input_scale: float = INPUT_SCALE) -> np.ndarray:
@@ -135,13 +151,13 @@ def dtcwt_fuse(a, b, levels: int, lowpass_rule: LowpassRule = average) -> np.nda
 
 @register_method("dtcwt", citation="J. J. Lewis, R. J. O'Callaghan, S. G. Nikolov, D. R. Bull, N. Canagarajah, "
                                    "\"Pixel- and region-based image fusion with complex wavelets\", Inf. Fusion "
-                                   "8(2):119-130, 2007")
+                                   "8(2):119-130, 2007", allowed=LEVEL_ALLOWED)
 def dtcwt_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """DTCWT fusion (``dtcwt_fuse(A, B, 4)``, LeGall + qshift_06): mean low-pass, consistent max-|z|."""
     return fuse_on_input_scale(lambda x, y: dtcwt_fuse(x, y, level), a, b, input_scale)
 
 
-@register_method("dtcwt_sr", citation=LIU_2015)
+@register_method("dtcwt_sr", citation=LIU_2015, allowed=LEVEL_SR_ALLOWED)
 def dtcwt_sr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 4, dictionary: str | None = None,
                     overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """DTCWT-SR (``dtcwt_sr_fuse(A, B, 4, D, 6, 0.1)``): DTCWT, SR-fused low-pass."""
@@ -172,14 +188,15 @@ def parse_levels(levels) -> tuple[int, ...]:
 
 @register_method("nsct", citation="Q. Zhang, B. Guo, \"Multifocus image fusion using the nonsubsampled contourlet "
                                   "transform\", Signal Process. 89(7):1334-1346, 2009 (NSCT: A. L. da Cunha, "
-                                  "J. Zhou, M. N. Do, IEEE TIP 15(10):3089-3101, 2006)")
+                                  "J. Zhou, M. N. Do, IEEE TIP 15(10):3089-3101, 2006)",
+                 allowed=NSCT_ALLOWED)
 def nsct_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVELS,
                 input_scale: float = INPUT_SCALE) -> np.ndarray:
     """NSCT fusion (``nsct_fuse(A, B, [2 3 3 4])``, 'pyrexc' + 'vk'): mean low-pass, consistent max-abs."""
     return fuse_on_input_scale(lambda x, y: nsct_fuse(x, y, parse_levels(levels)), a, b, input_scale)
 
 
-@register_method("nsct_sr", citation=LIU_2015)
+@register_method("nsct_sr", citation=LIU_2015, allowed={**NSCT_ALLOWED, **SR_ALLOWED})
 def nsct_sr_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVELS, dictionary: str | None = None,
                    overlap: int = 6, epsilon: float = 0.1, input_scale: float = INPUT_SCALE) -> np.ndarray:
     """NSCT-SR (``nsct_sr_fuse(A, B, [2 3 3 4], D, 6, 0.1)``): NSCT, SR-fused (full-size) low-pass."""

@@ -16,9 +16,9 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from methods.mst import INPUT_SCALE, NSCT_LEVELS, parse_levels, fuse_on_input_scale
+from methods.mst import INPUT_SCALE, NSCT_ALLOWED, NSCT_LEVELS, parse_levels, fuse_on_input_scale
 from methods.pcnn import from_padded_grid, neighbour_counts, to_padded_grid
-from methods.registry import register_method, worker_threads
+from methods.registry import between, register_method, worker_threads
 from methods.transforms.nsct import nsct_decompose_levels, nsct_reconstruct_levels
 
 # 3x3 linking weights: inverse distance to the centre (the usual PCNN synaptic weights)
@@ -209,7 +209,8 @@ def nsct_pcnn_fuse(a, b, levels=NSCT_LEVELS, iterations: int = 200) -> np.ndarra
 
 
 @register_method("nsct_pcnn", citation="S. Das, M. K. Kundu, \"A neuro-fuzzy approach for medical image fusion\", "
-                                       "IEEE Trans. Biomed. Eng. 60(12):3347-3353, 2013")
+                                       "IEEE Trans. Biomed. Eng. 60(12):3347-3353, 2013",
+                 allowed={**NSCT_ALLOWED, "iterations": between(1)})
 def nsct_pcnn_fusion(a: np.ndarray, b: np.ndarray, *, levels: tuple = NSCT_LEVELS, iterations: int = 200,
                      input_scale: float = INPUT_SCALE) -> np.ndarray:
     """NSCT + RPCNN fusion (Das & Kundu 2013): MSF stimulus, fuzzy linking strength, max firing count.

@@ -25,8 +25,8 @@ import numpy as np
 
 from bench.errors import UserError
 from methods.pcnn import from_padded_grid, neighbour_counts, to_padded_grid
-from methods.registry import register_method, worker_threads
-from methods.transforms.nsst import nsst_dec2, nsst_rec2
+from methods.registry import between, each, one_of, register_method, worker_threads
+from methods.transforms.nsst import PYRAMID_FILTERS, nsst_dec2, nsst_rec2
 
 _SMOOTH_121 = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float64) / 16
 
@@ -244,7 +244,9 @@ def fuse_highpass(bands_a: np.ndarray, bands_b: np.ndarray, iterations: int = 11
     return np.where(times[:n] >= times[n:], bands_a, bands_b)
 
 
-@register_method("nsst_papcnn", citation="M. Yin, X. Liu, Y. Liu, X. Chen, IEEE Trans. Instrum. Meas. 68(1):49-64, 2019")
+@register_method("nsst_papcnn", citation="M. Yin, X. Liu, Y. Liu, X. Chen, IEEE Trans. Instrum. Meas. 68(1):49-64, 2019",
+                 allowed={"dcomp": each(between(0, 6)), "dsize": each(between(2)), "pyramid": one_of(PYRAMID_FILTERS),
+                          "pcnn_iterations": between(1)})
 def nsst_papcnn_fusion(a: np.ndarray, b: np.ndarray, *, dcomp: tuple = (3, 3, 4, 4),
                        dsize: tuple = (8, 8, 16, 16), pyramid: str = "maxflat",
                        pcnn_iterations: int = 110) -> np.ndarray:

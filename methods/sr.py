@@ -26,14 +26,16 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.errors import UserError
-from methods.registry import register_method, single_threaded_torch
+from bench.io import read_npz
+from methods.registry import above, between, register_method, single_threaded_torch
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
 DEFAULT_DICTIONARY = DICTIONARY_DIR / "sr_D_64x256.npz"
 INPUT_SCALE = 255.0  # the authors' images are double(uint8); OMP's epsilon is absolute on that scale
+# 8x8 patches: overlap 7 steps one pixel, 8 would not step at all; OMP's error bound must be positive
+SR_ALLOWED = {"overlap": between(0, 7), "epsilon": above(0)}
 SR_CITATION = ("B. Yang, S. Li, \"Multifocus image fusion and restoration with sparse representation\", "
                "IEEE Trans. Instrum. Meas. 59(4):884-892, 2010")
 
@@ -66,7 +68,7 @@ def load_dictionary(path: str | Path | None = None) -> np.ndarray:
         from scipy.io import loadmat
         content = loadmat(path)
     elif path.suffix.lower() == ".npz":
-        content = dict(np.load(path))
+        content = read_npz(path)
     else:
         raise UserError(f"{path}: dictionary must be a .mat or .npz file")
     if "D" not in content:
@@ -141,6 +143,7 @@ def batch_omp(d: np.ndarray, x: np.ndarray, epsilon: float, *, max_atoms: int | 
 
 def _batch_omp_chunk(d, signals, xtx, eps2, t_max):
     """OMP on the rows of ``signals`` (each with energy > eps2); returns coefficients (atoms x signals)."""
+    import torch  # imported on first use: `import methods` stays fast
     n_sig, n = signals.shape
     m = d.shape[1]
     atoms_by_row = np.ascontiguousarray(d.T)         # (m, n)
@@ -299,6 +302,7 @@ def learn_dictionary(images, *, n_atoms: int = 256, side: int = 8, n_patches: in
     -------
     (side^2, n_atoms) float64 dictionary with unit-norm columns.
     """
+    import torch  # imported on first use: `import methods` stays fast
     rng = np.random.default_rng(seed)
     x = training_patches(images, side, n_patches, seed=seed)
     d = overcomplete_dct(side, n_atoms)
@@ -413,4 +417,4 @@ if __name__ == "__main__":
     from methods.sr import main as _package_main
     _package_main()
 else:
-    register_method("sr", citation=SR_CITATION)(sr_fusion)
+    register_method("sr", citation=SR_CITATION, allowed=SR_ALLOWED)(sr_fusion)

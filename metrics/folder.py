@@ -8,7 +8,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from bench.errors import UserError, first_few
-from bench.io import list_images, read_image
+from bench.io import images_by_stem, read_image
 from bench.pool import process_pool
 
 
@@ -17,7 +17,7 @@ def _pairs(a_dir: Path, b_dir: Path, f_dir: Path) -> list[tuple[str, Path, Path,
     for label, folder in (("A", a_dir), ("B", b_dir), ("fused", f_dir)):
         if not folder.is_dir():
             raise UserError(f"{label} folder {folder} does not exist")
-    by_stem = [{p.stem: p for p in list_images(d)} for d in (a_dir, b_dir, f_dir)]
+    by_stem = [images_by_stem(d) for d in (a_dir, b_dir, f_dir)]
     a_imgs, b_imgs, f_imgs = by_stem
     if not f_imgs:
         raise UserError(f"fused folder {f_dir} holds no images")

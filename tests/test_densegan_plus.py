@@ -272,8 +272,33 @@ SWITCHES = {
 }
 
 
+def _discriminator(run) -> dict:
+    """The trained discriminator's tensors in the run's epoch-1 checkpoint."""
+    from methods.densegan.train import checkpoint_paths
+    return {k: v for k, v in load_file(checkpoint_paths(run, 1)[0]).items() if k.startswith("discriminator.")}
+
+
+# what each option must leave behind in the trained run: the generator's fusion layer, the
+# discriminator's saved tensors (d), or its loss term in the step log
+OPTION_EVIDENCE = {
+    "l1-softmax": lambda g, d, log: getattr(g.fusion, "rule", None) == "l1-softmax",
+    "nestfuse": lambda g, d, log: getattr(g.fusion, "rule", None) == "nestfuse",
+    "local-energy": lambda g, d, log: getattr(g.fusion, "rule", None) == "local-energy",
+    "rfn": lambda g, d, log: type(g.fusion).__name__ == "ResidualFusionNetwork",
+    "dual": lambda g, d, log: any(".d_a." in k for k in d) and any(".d_b." in k for k in d),
+    "patchgan": lambda g, d, log: d["discriminator.classifier.weight"].ndim == 4,      # a conv, not a linear
+    "spectral-norm": lambda g, d, log: any("parametrizations" in k for k in d),
+    "gradient-d": lambda g, d, log: any(".gradient." in k for k in d) and any(".intensity." in k for k in d),
+    "dual-patch-sn": lambda g, d, log: any(".d_a." in k and "parametrizations" in k for k in d),
+    "local-bc": lambda g, d, log: {"local_int", "local_contrast"} <= set(log.columns) and "int" not in log.columns,
+    "texture": lambda g, d, log: "texture" in log.columns,
+    "freq": lambda g, d, log: "freq" in log.columns,
+}
+
+
 @pytest.mark.parametrize("name", list(SWITCHES))
 def test_each_option_trains_one_step_on_cpu(name, tmp_path):
+    import pandas as pd
     cfg = resolve_config("densegan", profile="cpu", overrides=tiny_overrides(*SWITCHES[name]))
     path = train(cfg, tmp_path / name)
     tensors = load_file(path)
@@ -281,6 +306,8 @@ def test_each_option_trains_one_step_on_cpu(name, tmp_path):
     generator = load_generator(path)
     out = generator(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16))
     assert out.shape == (1, 1, 16, 16) and torch.isfinite(out).all()
+    assert OPTION_EVIDENCE[name](generator, _discriminator(tmp_path / name),
+                                 pd.read_csv(tmp_path / name / "log_steps.csv")), f"{name} left no trace in the run"
 
 
 def test_dual_discriminator_training_moves_both_members(tmp_path):
@@ -317,7 +344,11 @@ def test_plus_config_resolves_and_is_registered():
     cfg = resolve_config("densegan-plus", profile="cpu")
     assert cfg["method"] == "densegan-plus"
     seed = resolve_config("densegan", profile="cpu")
-    assert cfg != seed
+    # exactly the plus options differ from the seed configuration, everything else is inherited
+    assert cfg["discriminator"] == {**seed["discriminator"], "kind": "gradient"}
+    assert cfg["loss"] == {**seed["loss"], "lambda_local_int": 10.0, "lambda_local_contrast": 5.0, "lambda_int": 0.0,
+                           "lambda_freq": 2.0}
+    assert {k: cfg[k] for k in ("model", "optim", "data", "train")} == {k: seed[k] for k in ("model", "optim", "data", "train")}
     m = methods.get_method("densegan-plus")
     assert m.trainable and set(m.params) == {"weights", "fusion_rule", "device"}
 
@@ -347,4 +378,4 @@ def test_study_picks_the_changes_that_beat_the_seed_and_tests_significance():
     chosen, overrides = choose_combination(frame)
     assert chosen == ["local-energy", "texture"]
     assert overrides == SINGLE_CHANGES["local-energy"][1] + SINGLE_CHANGES["texture"][1]
-    assert significance(frame, "local-energy", "harvard_ct_mri", "SSIM") < 0.05
+    assert significance(frame, "local-energy", "harvard_ct_mri_val", "SSIM") < 0.05

@@ -176,3 +176,85 @@ def test_wins_counts_each_metric_in_its_direction():
         {"dataset": "d", "method": "rival", "pair": "p", "SSIM": 0.7, "Qabf": 0.6, "MSE": 0.02}])
     row = wins(frame, "ours").iloc[0]
     assert (row["rival"], row["wins"], row["of"], row["loses on"]) == ("rival", 2, 3, "Qabf")   # MSE: lower wins
+
+
+# ----------------------------------------------------------------------------------------- bad input (issue #16)
+
+TINY = ["--set", "data.synthetic={pairs: 4, size: 24}", "--set", "data.patch_size=16", "--set",
+        "model.decoder_channels=[4]", "--set", "train.batch_size=2", "--set", "train.threads=1",
+        "--set", "train.max_steps_per_epoch=1"]
+
+
+def _one_error_line(capsys, expected: str):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("train.epoch=5", "unknown key train.epoch"),
+    ("foo.bar=1", "unknown section(s) foo"),
+    ("train.batch_size=abc", "train.batch_size must be an integer"),
+    ("train.batch_size=0", "train.batch_size must be >= 1"),
+    ("optim.lr_g=-1", "optim.lr_g must be > 0"),
+    ("train.epochs.x=1", "train.epochs is a value, not a section"),
+    ("loss.intensity_target=median", "loss.intensity_target must be one of mean, max, salience"),
+    ("data.flips=maybe", "data.flips must be true or false"),
+])
+def test_bad_config_values_are_refused_before_anything_is_written(tmp_path, capsys, setting, expected):
+    out = tmp_path / "run"
+    assert main(["--out", str(out), "--epochs", "1", *TINY, "--set", setting]) == 2
+    _one_error_line(capsys, expected)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("epochs", ["0", "-2"])
+def test_zero_or_negative_epochs_are_refused(tmp_path, capsys, epochs):
+    assert main(["--out", str(tmp_path / "run"), "--epochs", epochs, *TINY]) == 2
+    _one_error_line(capsys, "train.epochs must be >= 1")
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_folder_that_is_not_a_run_is_not_overwritten(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my own notes\n")
+    (mine / "log_steps.csv").write_text("precious\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep\n")
+    assert main(["--out", str(other), "--epochs", "1", *TINY]) == 2
+    _one_error_line(capsys, "is not a training run")
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["--out", str(afile), "--epochs", "1", *TINY]) == 2
+    _one_error_line(capsys, "is a file")
+    assert afile.read_text() == "x"
+
+
+def test_resume_needs_a_run_and_cannot_go_back_in_epochs(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--out", str(out), "--resume", "--epochs", "1", *TINY]) == 2
+    _one_error_line(capsys, "nothing to resume")
+    assert not out.exists()
+    assert main(["--out", str(out), "--epochs", "2", *TINY]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["--out", str(out), "--resume", "--epochs", "1", *TINY]) == 2
+    _one_error_line(capsys, "trained 2 epochs, more than the 1 asked for")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_data_root_must_exist(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "run"), "--data-root", str(tmp_path / "none"), *TINY]) == 2
+    _one_error_line(capsys, "--data-root")
+
+
+def test_config_file_errors_name_the_place(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  encoder: dense\n   growth: 4\n")
+    assert main(["--config", str(bad), "--out", str(tmp_path / "run")]) == 2
+    _one_error_line(capsys, "line 3, column")
+    bad.write_text("- model\n- train\n")
+    assert main(["--config", str(bad), "--out", str(tmp_path / "run")]) == 2
+    _one_error_line(capsys, "must be a mapping")

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import UserError
-from methods.registry import register_method
+from methods.registry import one_of, register_method
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHTS_DIR = REPO / "methods" / "weights"
@@ -100,14 +100,9 @@ def fuse_with_generator(a: np.ndarray, b: np.ndarray, weights: str | Path, fusio
     """F = G(A, B) for grey float32 (H, W) sources in [0, 1]; returns float32 (H, W) in [0, 1].
 
     ``fusion_rule`` None keeps the rule stored with the weights (a learned RFN block stays in place)."""
-    import torch
+    from methods.densegan.inference import fuse_arrays
 
-    generator = cached_generator(weights, fusion_rule, device)
-    with torch.inference_mode():
-        ta, tb = (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
-                  .to(device, memory_format=torch.channels_last) for x in (a, b))
-        fused = generator(ta, tb)[0, 0].cpu().numpy()
-    return np.clip(fused, 0.0, 1.0).astype(np.float32)
+    return fuse_arrays(cached_generator(weights, fusion_rule, device), a, b)
 
 
 @lru_cache(maxsize=32)
@@ -159,7 +154,16 @@ def _register(name: str, summary: str) -> None:
 
     fuse_variant.__name__ = fuse_variant.__qualname__ = name.replace("-", "_")
     fuse_variant.__doc__ = summary
-    register_method(name, citation=CITATION, trainable=True, complexity=complexity)(fuse_variant)
+    register_method(name, citation=CITATION, trainable=True, complexity=complexity,
+                    allowed={"fusion_rule": one_of(_fixed_fusion_rules)})(fuse_variant)
+
+
+def _fixed_fusion_rules() -> tuple:
+    """The rules a generator's fusion layer can be swapped to at test time (imports torch: called lazily)."""
+    import methods.densegan.rules_plus  # noqa: F401  (registers the extra fixed rules)
+    from methods.densegan.fusion_rules import FUSION_RULES
+
+    return tuple(FUSION_RULES)
 
 
 for _name, _summary in VARIANTS.items():

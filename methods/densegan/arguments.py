@@ -17,6 +17,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--epochs", type=int, help="number of epochs (overrides train.epochs)")
     parser.add_argument("--out", type=Path, help="run folder (default runs/<method>-<profile>)")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    parser.add_argument("--data-root", type=Path,
+                        help="folder holding harvard/ etc. (default $FUSION_DATA_ROOT, then ../shared/data)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set data.patch_size=96 (repeatable)")
     return parser

@@ -44,11 +44,36 @@ def save_weights(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
     return _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
-def _is_safetensors(path: Path) -> bool:
-    """A safetensors file starts with an 8-byte little-endian header size, then a JSON header '{'."""
+def _check_safetensors(path: Path) -> None:
+    """One ``UserError`` line unless ``path`` is a whole safetensors file.
+
+    The format: an 8-byte little-endian header size ``n``, a JSON header of ``n`` bytes mapping each tensor
+    to its ``data_offsets`` (plus ``__metadata__``), then the data. A file that does not start like that
+    (a pickled ``.pt``/``.pth``) is refused as not safetensors; one that does but ends early is reported
+    as truncated (an interrupted copy or download), not as pickled.
+    """
+    size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(9)
-    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
+        if len(head) < 9 or head[8:9] != b"{":
+            raise UserError(f"{path}: not a safetensors file; pickled weights (.pt/.pth) are refused because "
+                            f"loading them can run code -- convert with safetensors.torch.save_file(state_dict, ...)")
+        n = int.from_bytes(head[:8], "little")
+        if 8 + n > size:
+            raise UserError(f"{path}: truncated safetensors file (its header alone needs {8 + n} bytes, the file "
+                            f"has {size}); copy or download it again")
+        fh.seek(8)
+        try:
+            header = json.loads(fh.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: safetensors header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise UserError(f"{path}: safetensors header is not a JSON object")
+    ends = [entry["data_offsets"][1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict) and len(entry.get("data_offsets") or ()) == 2]
+    needed = 8 + n + max(ends, default=0)
+    if needed > size:
+        raise UserError(f"{path}: truncated safetensors file ({size} of {needed} bytes); copy or download it again")
 
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -56,9 +81,10 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights file {path} not found")
-    if path.suffix != ".safetensors" or not _is_safetensors(path):
+    if path.suffix != ".safetensors":
         raise UserError(f"{path}: not a safetensors file; pickled weights (.pt/.pth) are refused because "
                         f"loading them can run code -- convert with safetensors.torch.save_file(state_dict, ...)")
+    _check_safetensors(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = dict(fh.metadata() or {})
@@ -86,7 +112,13 @@ def load_generator(path: Path, fusion_rule: str | None = None, device: str = "cp
     tensors, meta = load_weights(path)
     if "generator_config" not in meta:
         raise UserError(f"{path}: no generator_config in the safetensors metadata (not a densegan weights file)")
-    config = GeneratorConfig.from_dict(json.loads(meta["generator_config"]))
+    try:
+        config = GeneratorConfig.from_dict(json.loads(meta["generator_config"]))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: generator_config in the safetensors metadata is not valid JSON ({exc})") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise UserError(f"{path}: generator_config in the safetensors metadata does not describe a generator "
+                        f"({exc})") from None
     generator = Generator(config)
     state = unprefixed(tensors, "generator") or tensors
     try:

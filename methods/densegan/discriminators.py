@@ -16,6 +16,7 @@ returns exactly ``model.Discriminator`` and training is unchanged):
 * ``dual: true`` -- two discriminators of the chosen kind, one per source (DDcGAN, Ma et al. 2020):
   D_A judges F against A, D_B judges F against B. The training loop detects ``dual`` and gives each its
   own real images; the generator's adversarial term is the mean over both.
+* ``init: default | dcgan`` -- PyTorch's default initialisation, or DCGAN's N(0, 0.02) (``dcgan_init_``).
 
 References
 ----------
@@ -40,7 +41,7 @@ from methods.densegan.losses import gradient_magnitude
 from methods.densegan.model import Discriminator, DiscriminatorConfig
 
 KINDS = ("dcgan", "patchgan", "gradient")
-PLUS_KEYS = ("kind", "spectral_norm", "dual")
+PLUS_KEYS = ("kind", "spectral_norm", "dual", "init")
 
 
 def _strided_features(config: DiscriminatorConfig) -> tuple[nn.Sequential, int]:
@@ -99,6 +100,23 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+INITS = ("default", "dcgan")
+
+
+def dcgan_init_(module: nn.Module) -> nn.Module:
+    """DCGAN initialisation in place (Radford et al. 2016, Sec. 4; the reference ``weights_init``):
+    conv and linear weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), every bias 0."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2d):
+            nn.init.normal_(layer.weight, 1.0, 0.02)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
 def build_discriminator(section: dict | None) -> nn.Module:
     """The discriminator of a ``discriminator:`` config section (``PLUS_KEYS`` + DiscriminatorConfig keys).
 
@@ -109,6 +127,9 @@ def build_discriminator(section: dict | None) -> nn.Module:
     kind = section.pop("kind", "dcgan")
     use_sn = bool(section.pop("spectral_norm", False))
     dual = bool(section.pop("dual", False))
+    init = section.pop("init", "default")
+    if init not in INITS:
+        raise UserError(f"discriminator config: init must be one of {', '.join(INITS)}, got {init!r}")
     if kind not in KINDS:
         raise UserError(f"discriminator config: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     config = DiscriminatorConfig.from_dict(section)
@@ -116,12 +137,21 @@ def build_discriminator(section: dict | None) -> nn.Module:
 
     def make() -> nn.Module:
         d = cls(config)
+        if init == "dcgan":
+            dcgan_init_(d)
         return apply_spectral_norm(d) if use_sn else d
 
     return DualDiscriminator(make) if dual else make()
 
 
-def dual_discriminator_logits(d_model, a: torch.Tensor, b: torch.Tensor, fused: torch.Tensor):
-    """(real, fake) logits of a dual discriminator: D_A on (A, F) and D_B on (B, F), one call (DDP-safe)."""
-    real_a, fake_a, real_b, fake_b = d_model(torch.cat([a, fused]), torch.cat([b, fused])).chunk(4)
-    return torch.cat([real_a, real_b]), torch.cat([fake_a, fake_b])
+def discriminator_inputs(discriminator, a: torch.Tensor, b: torch.Tensor, detail: torch.Tensor,
+                         fused: torch.Tensor) -> tuple[tuple, tuple]:
+    """(real inputs, fake inputs) of the discriminator step, each a tuple of forward arguments.
+
+    One discriminator: real = the detail-rich source, fake = F. A dual one (DDcGAN): real = (A, B) for
+    (D_A, D_B), fake = (F, F). Real and fake go through separate forward passes, so batch norm never
+    normalises a batch that mixes them (as in the DCGAN reference and BasicSR).
+    """
+    if getattr(discriminator, "dual", False):
+        return (a, b), (fused, fused)
+    return (detail,), (fused,)

@@ -15,8 +15,12 @@ similarity loss" next to the adversarial term of a DCGAN):
   the symmetric average); SSIM with an 11x11 Gaussian window, sigma 1.5, C1 = (0.01)^2, C2 = (0.03)^2 on
   [0, 1] data (Wang et al. 2004).
 * L_int   (not in the paper; our addition so the GAN cannot drift in brightness), ``intensity_target``:
-    ``mean`` mean |F - (A + B)/2|  (default since cpu-profile v2: keeps SSIM/VIF near ``average``'s)
-    ``max``  mean |F - max(A, B)|  (v1: keeps bright functional/bone signal, but lost SSIM and VIF)
+    ``mean``     mean |F - (A + B)/2|  (the ``average`` baseline itself: a generator that learns it well
+                 is pixel averaging)
+    ``max``      mean |F - max(A, B)|  (keeps bright functional/bone signal; FusionGAN-style)
+    ``salience`` mean |F - T|, T the salience-weighted target of ``local_intensity_target`` (local RMS
+                 weights in a Gaussian window, ``local_sigma`` / ``local_power``; DDcGAN, U2Fusion and
+                 SwinFusion weight their intensity terms by the sources' local information in this spirit)
 Discriminator loss (paper: standard GAN) = BCE(D(D_src), 1) + BCE(D(F.detach()), 0).
 Every lambda and choice is a config value (``loss:`` in methods/configs/densegan.yaml).
 """
@@ -27,6 +31,7 @@ import torch.nn.functional as F
 
 from bench.errors import UserError
 
+_EPS = 1e-8  # keeps sqrt differentiable where a local energy is 0
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
@@ -85,26 +90,66 @@ def ssim_loss(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, window: int
     return 1.0 - 0.5 * (ssim(fused, a, window, sigma) + ssim(fused, b, window, sigma))
 
 
-def intensity_loss(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, target: str = "max") -> torch.Tensor:
-    """Mean absolute difference to max(A, B) or to (A + B)/2."""
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (radius 3 sigma, replicate padding) of (N, 1, H, W) images."""
+    radius = max(1, int(round(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    return F.conv2d(F.conv2d(x, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+
+
+def local_intensity_target(a: torch.Tensor, b: torch.Tensor, sigma: float = 3.0, power: float = 4.0) -> torch.Tensor:
+    """Salience-weighted target T = w_A A + w_B B, w_k = R_k^p / sum_j R_j^p, R_k = sqrt(G_sigma * S_k^2).
+
+    R_k is the local RMS (brightness and contrast together) of source k in a Gaussian window: the target
+    follows each region's more informative source (over the CT skull the bright CT, inside the brain the
+    brighter, more textured MRI). A local-energy weighting in the spirit of the salience-weighted
+    intensity losses of DDcGAN (Ma et al. 2020), U2Fusion (Xu et al. 2022) and SwinFusion (Ma et al. 2022).
+    """
+    rms = torch.stack([gaussian_blur(s * s, sigma).clamp_min(0.0).add(_EPS).sqrt() for s in (a, b)])
+    weights = rms.pow(power)
+    weights = weights / weights.sum(dim=0, keepdim=True)
+    return (weights[0] * a + weights[1] * b).detach()
+
+
+INTENSITY_TARGETS = ("mean", "max", "salience")
+
+
+def intensity_loss(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, target: str = "max",
+                   sigma: float = 3.0, power: float = 4.0) -> torch.Tensor:
+    """Mean absolute difference to the intensity target: (A + B)/2, max(A, B) or the salience-weighted
+    ``local_intensity_target`` (Gaussian window ``sigma``, exponent ``power``)."""
     if target == "max":
         goal = torch.maximum(a, b)
     elif target == "mean":
         goal = 0.5 * (a + b)
+    elif target == "salience":
+        goal = local_intensity_target(a, b, sigma, power)
     else:
-        raise UserError(f"loss config: intensity_target must be 'max' or 'mean', got {target!r}")
+        raise UserError(f"loss config: intensity_target must be one of {', '.join(INTENSITY_TARGETS)}, got {target!r}")
     return (fused - goal).abs().mean()
 
 
 def adversarial_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating DCGAN generator loss: BCE(D(F), real)."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    return real_loss(fake_logits)
+
+
+def real_loss(logits: torch.Tensor) -> torch.Tensor:
+    """BCE(D(x), real): the discriminator's loss on real images."""
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+def fake_loss(logits: torch.Tensor) -> torch.Tensor:
+    """BCE(D(x), fake): the discriminator's loss on generated images."""
+    return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Standard GAN discriminator loss: BCE(D(real), 1) + BCE(D(fake), 0)."""
-    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    return real_loss(real_logits) + fake_loss(fake_logits)
 
 
 LOSS_KEYS = ("lambda_adv", "lambda_detail", "lambda_ssim", "lambda_int", "gradient_target",
@@ -125,7 +170,20 @@ def generator_loss(fused, a, b, detail, fake_logits, cfg: dict) -> tuple[torch.T
     if cfg["lambda_ssim"]:
         terms["ssim"] = (cfg["lambda_ssim"], ssim_loss(fused, a, b, cfg["ssim_window"], cfg["ssim_sigma"]))
     if cfg["lambda_int"]:
-        terms["int"] = (cfg["lambda_int"], intensity_loss(fused, a, b, cfg["intensity_target"]))
+        terms["int"] = (cfg["lambda_int"], intensity_loss(fused, a, b, cfg["intensity_target"],
+                                                          float(cfg.get("local_sigma", 3.0)),
+                                                          float(cfg.get("local_power", 4.0))))
     terms.update(plus_terms(fused, a, b, cfg))   # issue-#6 hook: only terms with a non-zero lambda
     total = sum(w * v for w, v in terms.values())
     return total, {k: float(v.detach()) for k, (_, v) in terms.items()}
+
+
+def weighted_shares(terms: dict[str, float], cfg: dict) -> dict[str, float]:
+    """Each term's weighted share of the generator loss, ``lambda_k * L_k / sum_j lambda_j * L_j``.
+
+    Term ``k`` is weighted by the config's ``lambda_<k>`` (every term of ``generator_loss`` is named so).
+    Logged per step, so a model card can state how much of the objective the adversarial term really is.
+    """
+    weighted = {k: float(cfg[f"lambda_{k}"]) * v for k, v in terms.items()}
+    total = sum(weighted.values())
+    return {k: (w / total if total else float("nan")) for k, w in weighted.items()}

@@ -32,21 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import UserError
-from methods.densegan.losses import sobel
+from methods.densegan.losses import gaussian_blur as _gaussian_blur, local_intensity_target, sobel
 
 PLUS_LOSS_KEYS = ("lambda_local_int", "lambda_local_contrast", "local_sigma", "local_power",
                   "lambda_texture", "texture_mode", "lambda_freq")
-_EPS = 1e-8
-
-
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur (radius 3 sigma, replicate padding) of (N, 1, H, W) images."""
-    radius = max(1, int(round(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    return F.conv2d(F.conv2d(x, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+_EPS = 1e-8  # keeps sqrt differentiable where a local variance is 0
 
 
 def local_moments(x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,14 +47,6 @@ def local_moments(x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Te
 def local_std(x: torch.Tensor, sigma: float) -> torch.Tensor:
     mean, second = local_moments(x, sigma)
     return (second - mean * mean).clamp_min(0.0).add(_EPS).sqrt()
-
-
-def local_intensity_target(a: torch.Tensor, b: torch.Tensor, sigma: float = 3.0, power: float = 4.0) -> torch.Tensor:
-    """T = w_A A + w_B B with w_k proportional to (local RMS of source k)^power (see the module docstring)."""
-    rms = torch.stack([_gaussian_blur(s * s, sigma).clamp_min(0.0).add(_EPS).sqrt() for s in (a, b)])
-    weights = rms.pow(power)
-    weights = weights / weights.sum(dim=0, keepdim=True)
-    return (weights[0] * a + weights[1] * b).detach()
 
 
 def local_intensity_loss(fused, a, b, sigma: float = 3.0, power: float = 4.0) -> torch.Tensor:

@@ -1,0 +1,242 @@
+"""Training campaigns: a list of (configuration, seed) runs, trained to completion across interruptions.
+
+    python -m bench campaign methods/configs/campaign-harvard.yaml [--jobs 2] [--only densegan-s0,...]
+    python -m bench campaign FILE --status          # the table only, trains nothing
+    python -m bench campaign FILE --out DIR         # another output folder than the file's `out`
+
+A campaign file names an output folder, a profile and the runs::
+
+    out: runs/campaign-harvard         # relative to the working directory
+    profile: long
+    runs:                              # in the order they are started
+      - {method: densegan, seeds: [0]}
+      - {method: densegan-nodense, seeds: [0, 1, 2], set: [loss.lambda_adv=0.5]}
+
+Each (method, seed) trains with ``python -m bench train --method M --profile P --out <out>/<M>-s<seed>
+--set train.seed=<seed> ...`` in its own process (one torch thread, ``OMP_NUM_THREADS=1``; ``--nice``
+lowers its priority), logging to ``<out>/logs/<M>-s<seed>.log``. A finished run (every epoch checkpointed and its
+final generator written) is skipped, a started one resumes from its last complete epoch, so rerunning the
+same command after a kill loses at most one epoch per run. ``--jobs N`` trains N runs at once. A child
+process is ended when the campaign ends, by a signal or a crash (Linux: ``PR_SET_PDEATHSIG``).
+
+``<out>/campaign.csv`` and ``campaign.md`` hold the campaign table (status, epochs, samples seen, wall and
+CPU time, the best validation epoch and its scores); ``<out>/progress.txt`` is rewritten every few seconds
+while it runs, with each active run's epoch and an ETA from its mean epoch time.
+"""
+from __future__ import annotations
+
+import csv
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bench.errors import UserError
+from bench.io import write_text
+
+RUN_KEYS = {"method", "seeds", "set", "profile", "config"}
+TABLE_FIELDS = ("run", "method", "seed", "status", "epochs_done", "epochs", "steps", "samples", "wall_s", "cpu_s",
+                "best_epoch", "val_score", "Qabf", "VIF", "SSIM", "MI")
+
+
+@dataclass
+class CampaignRun:
+    name: str
+    method: str
+    seed: int
+    profile: str
+    config: str | None
+    overrides: list[str]
+    out: Path
+    epochs: int = 0
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def log(self) -> Path:
+        """The run's console log, beside (not in) its run folder, which ``bench train`` keeps for itself."""
+        return self.out.parent / "logs" / f"{self.name}.log"
+
+    def command(self, resume: bool) -> list[str]:
+        cmd = [sys.executable, "-m", "bench", "train", "--method", self.method, "--out", str(self.out),
+               "--profile", self.profile]
+        if self.config:
+            cmd += ["--config", self.config]
+        for assignment in [f"train.seed={self.seed}", *self.overrides]:
+            cmd += ["--set", assignment]
+        return cmd + (["--resume"] if resume else [])
+
+
+def read_campaign(path: str | Path, out: str | Path | None = None) -> tuple[Path, list[CampaignRun]]:
+    """The campaign's output folder (``out`` overrides the file's) and its runs, in file order."""
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"campaign file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec.get("out"):
+        raise UserError(f"{path}: a campaign file needs `out:` and a list `runs:`")
+    out = Path(out or spec["out"])
+    runs, names = [], set()
+    for i, entry in enumerate(spec["runs"], 1):
+        if not isinstance(entry, dict) or "method" not in entry:
+            raise UserError(f"{path}: run {i} needs a `method`")
+        unknown = set(entry) - RUN_KEYS
+        if unknown:
+            raise UserError(f"{path}: run {i} has unknown key(s) {', '.join(sorted(unknown))} "
+                            f"(known: {', '.join(sorted(RUN_KEYS))})")
+        for seed in entry.get("seeds", [0]):
+            if not isinstance(seed, int):
+                raise UserError(f"{path}: run {i}: seeds must be integers, got {seed!r}")
+            name = f"{entry['method']}-s{seed}"
+            if name in names:
+                raise UserError(f"{path}: run {name} is listed twice")
+            names.add(name)
+            profile = entry.get("profile", spec.get("profile")) or "cpu"      # `bench train`'s default
+            runs.append(CampaignRun(name, entry["method"], seed, profile,
+                                    entry.get("config"), [str(s) for s in entry.get("set") or []], out / name))
+    return out, runs
+
+
+def _resolved_epochs(run: CampaignRun) -> int:
+    from bench.training import resolved_config, trainer_module
+
+    entry = {"method": run.method, "profile": run.profile, "config": run.config,
+             "set": [f"train.seed={run.seed}", *run.overrides]}
+    return int(resolved_config(entry, trainer_module(run.method))["train"]["epochs"])
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def run_status(run: CampaignRun) -> dict:
+    """One row of the campaign table, read from the run folder's logs."""
+    from bench.training import trainer_module
+
+    done = trainer_module(run.method).completed_epochs(run.out) if run.out.is_dir() else []
+    epochs_log = [r for r in _rows(run.out / "log_epochs.csv") if done and int(r["epoch"]) <= done[-1]]
+    val_log = [r for r in _rows(run.out / "log_val.csv") if done and int(r["epoch"]) <= done[-1]]
+    finished = bool(done) and done[-1] >= run.epochs and (run.out / "generator.safetensors").is_file()
+    active = run.process is not None and run.process.poll() is None
+    status = ("finished" if finished else "training" if active else "stopped" if done else "waiting")
+    row = {"run": run.name, "method": run.method, "seed": run.seed, "status": status,
+           "epochs_done": done[-1] if done else 0, "epochs": run.epochs}
+    if epochs_log:
+        last = epochs_log[-1]
+        row.update(steps=last.get("step", ""), samples=last.get("samples", ""),
+                   wall_s=round(sum(float(r.get("seconds") or 0) for r in epochs_log), 1),
+                   cpu_s=last.get("cpu_seconds", ""))
+    if val_log:
+        best = max(val_log, key=lambda r: float(r["val_score"]))
+        row.update(best_epoch=best["epoch"], **{k: best.get(k, "") for k in ("val_score", "Qabf", "VIF", "SSIM", "MI")})
+    return row
+
+
+def write_table(out: Path, runs: list[CampaignRun]) -> list[dict]:
+    rows = [run_status(r) for r in runs]
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["| " + " | ".join(TABLE_FIELDS) + " |", "|" + "---|" * len(TABLE_FIELDS)]
+    lines += ["| " + " | ".join(str(r.get(k, "")) for k in TABLE_FIELDS) + " |" for r in rows]
+    write_text(out / "campaign.md", "\n".join(lines) + "\n", overwrite=True)
+    import io
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TABLE_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "campaign.csv", buffer.getvalue(), overwrite=True)
+    return rows
+
+
+def _progress_line(run: CampaignRun) -> str:
+    rows = _rows(run.out / "log_epochs.csv")
+    done = len(rows)
+    if not rows:
+        return f"{run.name}: starting (epoch 1/{run.epochs})"
+    per_epoch = sum(float(r["seconds"]) for r in rows) / done
+    eta = per_epoch * max(0, run.epochs - done)
+    return (f"{run.name}: epoch {done}/{run.epochs} done, {per_epoch:.0f} s/epoch, "
+            f"ETA {eta / 3600:.1f} h (at {time.strftime('%H:%M', time.localtime(time.time() + eta))})")
+
+
+def _end_with_parent() -> None:
+    """In the child before exec: receive SIGTERM when the campaign process dies (Linux prctl)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)       # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None, status_only: bool = False,
+                 nice: int = 0, poll_seconds: float = 5.0, out: str | Path | None = None) -> list[dict]:
+    """Train every unfinished run of the campaign file (``jobs`` at a time); returns the campaign table."""
+    out, runs = read_campaign(path, out)
+    if only:
+        unknown = sorted(set(only) - {r.name for r in runs})
+        if unknown:
+            raise UserError(f"{path}: no run named {', '.join(unknown)} (runs: {', '.join(r.name for r in runs)})")
+        runs = [r for r in runs if r.name in only]
+    for run in runs:
+        run.epochs = _resolved_epochs(run)
+    if status_only:
+        return write_table(out, runs)
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    pending = [r for r in runs if run_status(r)["status"] != "finished"]
+    active: list[CampaignRun] = []
+    failed: list[str] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+    def stop_children(*_):
+        for r in active:
+            if r.process.poll() is None:
+                r.process.terminate()
+        for r in active:
+            try:
+                r.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                r.process.kill()
+        raise SystemExit(130)
+
+    previous = {s: signal.signal(s, stop_children) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while pending or active:
+            while pending and len(active) < jobs:
+                run = pending.pop(0)
+                resume = run_status(run)["epochs_done"] > 0
+                (out / "logs").mkdir(parents=True, exist_ok=True)
+                log = open(run.log, "a")
+                log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(run.command(resume))}\n")
+                log.flush()
+                run.process = subprocess.Popen(
+                    run.command(resume), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(),
+                    preexec_fn=lambda: (_end_with_parent(), os.nice(nice) if nice else None))
+                log.close()
+                active.append(run)
+            time.sleep(poll_seconds)
+            for run in [r for r in active if r.process.poll() is not None]:
+                active.remove(run)
+                if run.process.returncode != 0:
+                    failed.append(f"{run.name} (exit {run.process.returncode}, see {run.log})")
+            write_text(out / "progress.txt", time.strftime("%Y-%m-%d %H:%M:%S\n")
+                       + "".join(_progress_line(r) + "\n" for r in active)
+                       + (f"waiting: {', '.join(r.name for r in pending)}\n" if pending else "")
+                       + (f"failed: {'; '.join(failed)}\n" if failed else ""), overwrite=True)
+            write_table(out, runs)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    rows = write_table(out, runs)
+    if failed:
+        raise UserError(f"campaign {path}: {len(failed)} run(s) failed: {'; '.join(failed)}")
+    return rows

@@ -1,0 +1,315 @@
+"""The training recipe of the dense-block GAN (issue #15): separate discriminator passes, DCGAN init,
+loss shares, intensity targets, EMA and schedule, the validation split, best-checkpoint selection, campaigns.
+
+Everything but the Harvard split check runs on tiny synthetic pairs on CPU.
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors import safe_open
+
+from bench.datasets import Registry, case_of, casewise_split
+from bench.errors import UserError
+from methods.densegan import train as train_module
+from methods.densegan.discriminators import build_discriminator
+from methods.densegan.losses import generator_loss, intensity_loss, local_intensity_target, weighted_shares
+from methods.densegan.train import (CONFIG_DIR, completed_epochs, ema_decay_at, learning_rate_factor, resolve_config,
+                                    train, update_ema)
+
+
+def tiny_config(epochs=2, **train_over):
+    cfg = resolve_config("densegan", profile="cpu", overrides=[
+        "data.synthetic={pairs: 8, size: 24}", "data.patch_size=16",
+        "model.stem_channels=4", "model.growth=4", "model.decoder_channels=[8, 4]",
+        "discriminator.base_channels=4", "discriminator.layers=2",
+        "train.batch_size=2", "train.max_steps_per_epoch=2", "train.log_every=1", "train.threads=1",
+        f"train.epochs={epochs}"])
+    cfg["train"].update(train_over)
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------- discriminator
+
+def test_discriminator_sees_real_and_fake_in_separate_batches(tmp_path, monkeypatch):
+    """Every D forward pass gets a batch of only real or only fake images, never the two concatenated."""
+    calls = []
+    original = build_discriminator
+
+    def recording(section):
+        d = original(section)
+        d.register_forward_pre_hook(lambda _m, args: calls.append(args[0].detach().clone()))
+        return d
+
+    monkeypatch.setattr(train_module, "build_discriminator", recording)
+    batches = []
+    real_fit_step = train_module.discriminator_step
+
+    def spy(run, a, b, detail, fused, autocast):
+        batches.append((detail.clone(), fused.detach().clone()))
+        return real_fit_step(run, a, b, detail, fused, autocast)
+
+    monkeypatch.setattr(train_module, "discriminator_step", spy)
+    train(tiny_config(epochs=1, max_steps_per_epoch=1), tmp_path / "run")
+    detail, fused = batches[0]
+    # D step: real pass, fake pass; G step: one pass on the fake batch
+    assert len(calls) == 3 and all(c.shape[0] == detail.shape[0] for c in calls)
+    assert torch.equal(calls[0], detail) and torch.allclose(calls[1], fused) and torch.allclose(calls[2], fused)
+
+
+def test_dcgan_initialisation():
+    d = build_discriminator({"base_channels": 32, "layers": 4, "init": "dcgan"})
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    weights = torch.cat([c.weight.detach().flatten() for c in convs])
+    assert abs(float(weights.std()) - 0.02) < 0.002 and abs(float(weights.mean())) < 0.002
+    bn = torch.cat([m.weight.detach() for m in d.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    assert abs(float(bn.mean()) - 1.0) < 0.01 and 0.01 < float(bn.std()) < 0.03
+    default = build_discriminator({"base_channels": 32, "layers": 4})
+    first = next(m for m in default.modules() if isinstance(m, torch.nn.Conv2d))
+    assert float(first.weight.detach().std()) > 0.1          # PyTorch's default: U(+-1/sqrt(fan_in)), fan_in 16
+    with pytest.raises(UserError, match="init must be one of"):
+        build_discriminator({"init": "xavier"})
+
+
+# ----------------------------------------------------------------------------------------- losses
+
+def test_weighted_shares_by_hand():
+    shares = weighted_shares({"adv": 0.5, "ssim": 0.25, "int": 0.1}, {"lambda_adv": 2.0, "lambda_ssim": 4.0,
+                                                                       "lambda_int": 10.0})
+    assert shares == pytest.approx({"adv": 1 / 3, "ssim": 1 / 3, "int": 1 / 3})
+
+
+def test_loss_shares_are_logged_every_step(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(epochs=1), out)
+    steps = pd.read_csv(out / "log_steps.csv")
+    share_cols = [c for c in steps if c.startswith("share_")]
+    assert set(share_cols) == {"share_adv", "share_detail", "share_ssim", "share_int"}
+    np.testing.assert_allclose(steps[share_cols].sum(axis=1), 1.0, rtol=1e-9)
+    cfg = tiny_config()["loss"]
+    row = steps.iloc[0]
+    assert row["share_adv"] == pytest.approx(cfg["lambda_adv"] * row["adv"] / row["loss_g"], rel=1e-5)
+
+
+def test_intensity_targets_on_hand_made_sources():
+    a = torch.zeros(1, 1, 32, 32)
+    b = torch.zeros(1, 1, 32, 32)
+    a[..., :16] = 0.8           # A bright on the left
+    b[..., 16:] = 0.6           # B bright on the right
+    fused = torch.zeros_like(a)
+    assert float(intensity_loss(fused, a, b, "mean")) == pytest.approx(0.5 * 0.4 + 0.5 * 0.3)
+    assert float(intensity_loss(fused, a, b, "max")) == pytest.approx(0.5 * 0.8 + 0.5 * 0.6)
+    target = local_intensity_target(a, b)
+    # away from the boundary the salience target is the bright source itself, not the mean
+    assert torch.allclose(target[..., :10], a[..., :10], atol=1e-3)
+    assert torch.allclose(target[..., 22:], b[..., 22:], atol=1e-3)
+    assert float(intensity_loss(target, a, b, "salience")) == 0.0
+    with pytest.raises(UserError, match="intensity_target must be one of mean, max, salience"):
+        intensity_loss(fused, a, b, "median")
+
+
+def test_salience_target_is_a_config_choice():
+    cfg = tiny_config()["loss"]
+    x = torch.rand(2, 1, 24, 24)
+    y = torch.rand(2, 1, 24, 24)
+    f = torch.rand(2, 1, 24, 24)
+    terms = {t: generator_loss(f, x, y, y, torch.zeros(2), {**cfg, "intensity_target": t})[1]["int"]
+             for t in ("mean", "max", "salience")}
+    assert len({round(v, 6) for v in terms.values()}) == 3
+
+
+def test_patches_per_pair_draws_distinct_patches_of_each_pair():
+    from methods.densegan.data import FusionPairs
+    data = FusionPairs({"synthetic": {"pairs": 3, "size": 32}, "patch_size": 8, "patches_per_pair": 4}, seed=0)
+    assert len(data) == 12
+    full = data.sources(1)
+    patches = [data[i][0][0].numpy() for i in (1, 4, 7, 10)]           # the four draws of pair 1
+    assert len({p.tobytes() for p in patches}) == 4
+    for p in patches:       # each is a (possibly flipped) window of pair 1's source A
+        windows = np.lib.stride_tricks.sliding_window_view(full[0], (8, 8)).reshape(-1, 8, 8)
+        assert any(np.array_equal(w, p) or np.array_equal(w[:, ::-1], p) or np.array_equal(w[::-1], p)
+                   or np.array_equal(w[::-1, ::-1], p) for w in windows)
+    with pytest.raises(UserError, match="patches_per_pair"):
+        FusionPairs({"synthetic": {"pairs": 3, "size": 32}, "patches_per_pair": 0})
+
+
+# ----------------------------------------------------------------------------------------- EMA, schedule
+
+def test_ema_update_and_warm_up():
+    from methods.densegan.model import Generator, GeneratorConfig
+    cfg = GeneratorConfig(stem_channels=2, growth=2, dense_layers=1, decoder_channels=(2,))
+    g, ema = Generator(cfg), Generator(cfg)
+    before = [p.clone() for p in ema.parameters()]
+    update_ema(ema, g, 0.75)
+    for e, b0, p in zip(ema.parameters(), before, g.parameters()):
+        assert torch.allclose(e, 0.75 * b0 + 0.25 * p)
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1) and ema_decay_at(0.999, 10 ** 6) == 0.999
+
+
+def test_cosine_schedule_with_warm_up():
+    oc = {"schedule": "cosine", "warmup_steps": 10, "lr_min_factor": 0.1}
+    assert learning_rate_factor(oc, 0, 110) == pytest.approx(0.1)
+    assert learning_rate_factor(oc, 10, 110) == pytest.approx(1.0)
+    assert learning_rate_factor(oc, 60, 110) == pytest.approx(0.55)
+    assert learning_rate_factor(oc, 110, 110) == pytest.approx(0.1)
+    assert learning_rate_factor({"schedule": "constant"}, 50, 110) == 1.0
+    with pytest.raises(UserError, match="schedule must be"):
+        learning_rate_factor({"schedule": "step"}, 0, 10)
+
+
+def test_ema_generator_is_what_the_run_ships(tmp_path):
+    out = tmp_path / "run"
+    final = train(tiny_config(epochs=1, ema_decay=0.5), out)
+    shipped = {k: f.get_tensor(k) for f in [safe_open(final, "pt")] for k in f.keys()}
+    with safe_open(out / "checkpoints" / "epoch_0001.safetensors", "pt") as f:
+        ema = {k[len("ema."):]: f.get_tensor(k) for k in f.keys() if k.startswith("ema.")}
+        raw = {k[len("generator."):]: f.get_tensor(k) for k in f.keys() if k.startswith("generator.")}
+    assert ema and all(torch.equal(shipped[k], ema[k]) for k in ema)
+    assert not all(torch.equal(raw[k], ema[k]) for k in ema)
+
+
+# ----------------------------------------------------------------------------------------- validation
+
+def test_casewise_validation_part_is_disjoint_and_leaves_test_unchanged():
+    stems = [f"{case}{s:03d}" for case in range(10, 30) for s in range(4)]
+    parts = {p: casewise_split(stems, p, 0.2, 0, val_fraction=0.1) for p in ("train", "val", "test")}
+    cases = {p: {case_of(s) for s in v} for p, v in parts.items()}
+    assert set().union(*parts.values()) == set(stems)
+    assert not (cases["train"] & cases["val"] or cases["train"] & cases["test"] or cases["val"] & cases["test"])
+    assert len(cases["val"]) == 2 and len(cases["test"]) == 4
+    assert parts["test"] == casewise_split(stems, "test", 0.2, 0)          # carved out of the train pool
+    assert parts["train"] | parts["val"] == casewise_split(stems, "train", 0.2, 0)
+    with pytest.raises(UserError, match="cannot give"):
+        casewise_split(["1001", "2001"], "val", 0.2, 0, val_fraction=0.1)
+
+
+def test_harvard_train_val_test_parts_share_no_case(harvard_dir):
+    registry = Registry()
+    for task in ("ct_mri", "pet_mri", "spect_mri"):
+        cases = {part: {case_of(p.name) for p in registry.dataset(name, harvard_dir.parent, announce=False).pairs()}
+                 for part, name in (("train", f"harvard_{task}_casewise_train"), ("val", f"harvard_{task}_val"),
+                                    ("test", f"harvard_{task}_casewise"))}
+        assert all(cases.values())
+        assert not (cases["train"] & cases["val"] or cases["train"] & cases["test"] or cases["val"] & cases["test"])
+
+
+def test_best_checkpoint_is_the_best_validation_epoch(tmp_path, monkeypatch):
+    scores = iter([0.30, 0.50, 0.40])
+    monkeypatch.setattr(train_module, "validation_pairs", lambda cfg: ["a pair"])
+
+    def scripted(generator, pairs):
+        s = next(scores)
+        return {"Qabf": s, "VIF": s, "SSIM": s, "MI": s, "val_score": s}
+
+    monkeypatch.setattr(train_module, "validation_scores", scripted)
+    out = tmp_path / "run"
+    train(tiny_config(epochs=3), out)
+    val = pd.read_csv(out / "log_val.csv")
+    assert val.epoch.tolist() == [1, 2, 3] and val.val_score.tolist() == [0.30, 0.50, 0.40]
+    with safe_open(out / "best.safetensors", "pt") as f:
+        meta = f.metadata()
+        best = {k: f.get_tensor(k) for k in f.keys()}
+    assert meta["epoch"] == "2" and meta["select_by"] == "val_score"
+    with safe_open(out / "checkpoints" / "epoch_0002.safetensors", "pt") as f:
+        assert all(torch.equal(best[k], f.get_tensor("generator." + k)) for k in best)
+    assert (out / "val_curve.png").stat().st_size > 1000
+
+
+def test_validation_scores_rank_a_real_generator_above_a_black_one():
+    from methods.densegan.data import synthetic_pair
+    from methods.densegan.model import Generator, GeneratorConfig
+    pairs = [("p", *synthetic_pair(i, 48)) for i in range(2)]
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig(stem_channels=4, growth=4, decoder_channels=(4,), fusion_rule="max"))
+    black = Generator(GeneratorConfig(stem_channels=4, growth=4, decoder_channels=(4,)))
+    for p in black.parameters():
+        torch.nn.init.zeros_(p)
+    good, bad = train_module.validation_scores(g, pairs), train_module.validation_scores(black, pairs)
+    assert set(good) == {"Qabf", "VIF", "SSIM", "MI", "val_score"}
+    assert good["val_score"] == pytest.approx(0.5 * (good["Qabf"] + good["VIF"]))
+    assert bad["val_score"] < good["val_score"]
+
+
+# ----------------------------------------------------------------------------------------- campaign
+
+def test_campaign_trains_skips_finished_and_resumes(tmp_path):
+    from bench.campaign import read_campaign, run_campaign
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("inherit: " + str(CONFIG_DIR / "densegan.yaml") + "\n"
+                   "data: {synthetic: {pairs: 4, size: 24}, patch_size: 16}\n"
+                   "model: {stem_channels: 4, growth: 4, decoder_channels: [4]}\n"
+                   "discriminator: {base_channels: 4, layers: 2}\n"
+                   "profiles: {tiny: {train: {epochs: 2, batch_size: 2, max_steps_per_epoch: 1, threads: 1, "
+                   "log_every: 1}}}\n")
+    campaign = tmp_path / "campaign.yaml"
+    campaign.write_text(f"out: {tmp_path / 'out'}\nprofile: tiny\n"
+                        f"runs:\n  - {{method: densegan, seeds: [0, 1], config: {cfg}}}\n")
+    out, runs = read_campaign(campaign)
+    assert [r.name for r in runs] == ["densegan-s0", "densegan-s1"]
+
+    rows = run_campaign(campaign, jobs=2, poll_seconds=0.2)
+    assert [r["status"] for r in rows] == ["finished", "finished"]
+    assert [completed_epochs(out / r) for r in ("densegan-s0", "densegan-s1")] == [[1, 2], [1, 2]]
+    seeds = [pd.read_csv(out / r / "log_steps.csv").loss_g.iloc[0] for r in ("densegan-s0", "densegan-s1")]
+    assert seeds[0] != seeds[1]                                      # the seed reached the run
+    table = pd.read_csv(out / "campaign.csv")
+    assert table.samples.tolist() == [4, 4] and (table.epochs_done == 2).all()
+
+    # interrupt seed 1 after its first epoch: the rerun resumes it and leaves seed 0 alone
+    stamp = (out / "densegan-s0" / "generator.safetensors").stat().st_mtime_ns
+    for p in (out / "densegan-s1" / "checkpoints").glob("epoch_0002.*"):
+        p.unlink()
+    (out / "densegan-s1" / "generator.safetensors").unlink()
+    rows = run_campaign(campaign, jobs=1, poll_seconds=0.2)
+    assert [r["status"] for r in rows] == ["finished", "finished"]
+    assert (out / "densegan-s0" / "generator.safetensors").stat().st_mtime_ns == stamp
+    commands = [line for line in (out / "logs" / "densegan-s1.log").read_text().splitlines()
+                if line.startswith("# ")]
+    assert len(commands) == 2 and "--resume" not in commands[0] and commands[1].endswith("--resume")
+
+
+def test_campaign_file_errors(tmp_path):
+    from bench.campaign import read_campaign
+
+    bad = tmp_path / "c.yaml"
+    bad.write_text("out: x\nruns:\n  - {method: densegan, seed: [0]}\n")
+    with pytest.raises(UserError, match="unknown key"):
+        read_campaign(bad)
+    bad.write_text("out: x\nruns:\n  - {method: densegan}\n  - {method: densegan, seeds: [0]}\n")
+    with pytest.raises(UserError, match="listed twice"):
+        read_campaign(bad)
+    with pytest.raises(UserError, match="not found"):
+        read_campaign(tmp_path / "none.yaml")
+
+
+# ----------------------------------------------------------------------------------------- targets table
+
+def test_target_table_counts_wins_beyond_the_seed_spread():
+    from bench.gan_targets import HEADLINE, targets
+
+    rows = []
+
+    def add(method, value, **over):
+        rows.append({"dataset": "d", "method": method, "pair": "p", **{m: value for m in HEADLINE}, **over})
+
+    for seed, jitter in enumerate((-0.01, 0.0, 0.01)):
+        add(f"densegan-s{seed}", 0.60 + jitter)
+        # the ablation is 0.05 worse on six metrics (beyond the +-0.01 spread) and 0.005 worse on two (within)
+        add(f"densegan-nodense-s{seed}", 0.55 + jitter, EN=0.595 + jitter, SD=0.595 + jitter)
+    add("densegan", 0.61)
+    add("average", 0.50, VIF=0.70)                  # average wins VIF
+    add("max", 0.50)
+    add("densegan-plus", 0.62, MI=0.1)              # loses MI to densegan: 7 of 8
+    add("csmca", 0.50, Qabf=0.9)
+    table = {(r["target"][0], r["rival"]): r for r in targets(pd.DataFrame(rows))}
+    assert table[("1", "average")]["won"] == 1 and not table[("1", "average")]["pass"]
+    assert table[("1", "max")]["pass"]
+    ablation = table[("2", "densegan-nodense")]
+    assert ablation["won"] == 6 and ablation["pass"] and "EN" not in ablation["detail"]
+    assert table[("3", "densegan")]["won"] == 7 and table[("3", "densegan")]["pass"]
+    assert table[("3", "csmca")]["detail"] == "VIF" and not table[("3", "csmca")]["pass"]

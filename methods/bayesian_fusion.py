@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.errors import UserError
-from methods.registry import register_method
+from methods.registry import between, one_of, register_method
 
 EPS = 1e-6   # the released code's guard against division by zero in the E-step
 
@@ -85,7 +84,9 @@ def laplace_mixture_moments(residual: np.ndarray, tau: float) -> tuple[np.ndarra
 
 
 @register_method("bayesian_fusion", citation="Z. Zhao, S. Xu, C. Zhang, J. Liu, J. Zhang, \"Bayesian fusion for "
-                                              "infrared and visible images\", Signal Process. 177:107734, 2020")
+                                              "infrared and visible images\", Signal Process. 177:107734, 2020",
+                 allowed={"lam": between(0), "em_iterations": between(1), "inner_iterations": between(1),
+                          "tv_convention": one_of(("paper", "code"))})
 def bayesian_fusion(a: np.ndarray, b: np.ndarray, *, lam: float = 0.5, em_iterations: int = 15,
                     inner_iterations: int = 2, tv_convention: str = "paper") -> np.ndarray:
     """Hierarchical Bayesian fusion (Zhao et al. 2020): Laplacian fidelities, TV penalty, EM inference.
@@ -113,8 +114,6 @@ def bayesian_fusion(a: np.ndarray, b: np.ndarray, *, lam: float = 0.5, em_iterat
         h = argmin ||x - h||^2 + ||grad_x h - g_x||^2 + ||grad_y h - g_y||^2     (FFT, periodic)
         g = shrink_{lam / rho}(grad h).
     """
-    if tv_convention not in ("paper", "code"):
-        raise UserError(f"bayesian_fusion: tv_convention must be 'paper' or 'code', got {tv_convention!r}")
     u = np.asarray(a, dtype=np.float64)
     v = np.asarray(b, dtype=np.float64)
     y = u - v

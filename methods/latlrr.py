@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from bench.errors import UserError
-from methods.registry import register_method, single_threaded_torch, worker_threads
+from methods.registry import above, between, one_of, register_method, single_threaded_torch, worker_threads
 from methods.sr import DICTIONARY_DIR, _harvard_train_images, accumulate_patches, extract_patches
 
 DEFAULT_PROJECTION = DICTIONARY_DIR / "mdlatlrr_L_16.npz"
@@ -366,10 +366,6 @@ def mdlatlrr_fusion(a: np.ndarray, b: np.ndarray, *, level: int = 2, stride: int
     the paper's setting). Images whose ``size - 16`` is not a multiple of ``stride`` are padded
     symmetrically at the bottom/right for the decomposition and cropped back.
     """
-    if detail_sum not in ("paper", "code"):
-        raise UserError(f"mdlatlrr: detail_sum must be 'paper' or 'code', got {detail_sum!r}")
-    if level < 1 or stride < 1:
-        raise UserError(f"mdlatlrr: level and stride must be >= 1, got level={level}, stride={stride}")
     matrix = load_projection(projection)
     side = int(round(np.sqrt(matrix.shape[0])))
     h, w = a.shape
@@ -398,5 +394,7 @@ if __name__ == "__main__":
     from methods.latlrr import main as _package_main
     _package_main()
 else:
-    register_method("latlrr", citation=LATLRR_CITATION)(latlrr_fusion)
-    register_method("mdlatlrr", citation=MDLATLRR_CITATION)(mdlatlrr_fusion)
+    register_method("latlrr", citation=LATLRR_CITATION, allowed={"lam": above(0)})(latlrr_fusion)
+    register_method("mdlatlrr", citation=MDLATLRR_CITATION,
+                    allowed={"level": between(1), "stride": between(1),
+                             "detail_sum": one_of(("paper", "code"))})(mdlatlrr_fusion)

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.errors import UserError
 from methods.registry import above, between, one_of, register_method, single_threaded_torch, worker_threads
@@ -78,6 +77,8 @@ def singular_value_threshold(m: torch.Tensor, tau: float) -> torch.Tensor:
     value exceeds ``tau`` and the result is 0 without a decomposition (the ALM's first ~120
     iterations at mu0 = 1e-6).
     """
+    import torch  # imported on first use: `import methods` stays fast
+
     if m.shape[0] > m.shape[1]:
         return singular_value_threshold(m.mT, tau).mT
     if float(torch.linalg.matrix_norm(m)) <= tau:
@@ -120,6 +121,8 @@ def latent_lrr(x: np.ndarray, lam: float, *, tol: float = 1e-6, rho: float = 1.1
     rounding. With X = U_r diag(s_r) V_r' of numerical rank r (MATLAB's ``rank`` tolerance; images
     with black borders have r < d), Z = V_r Zr (r x n) and L = U Lt U_r' (d x r) hold exactly.
     """
+    import torch  # imported on first use: `import methods` stays fast
+
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"latent_lrr: x must be a matrix, got shape {x.shape}")
@@ -330,6 +333,8 @@ def mdlatlrr_decompose(img: np.ndarray, projection: np.ndarray, *, level: int, s
 def nuclear_norms(vectors: np.ndarray, side: int) -> np.ndarray:
     """``||reshape(v, side, side)||_*`` of every column: the sum of the square roots of the Gram matrix's
     eigenvalues, batched (in :func:`worker_threads` chunks)."""
+    import torch  # imported on first use: `import methods` stays fast
+
     blocks = torch.from_numpy(np.ascontiguousarray(vectors.T)).reshape(-1, side, side)
 
     def norms(chunk):

@@ -1,6 +1,7 @@
 """Speed table of the classical baselines: ``python -m bench.baseline_speed [--threads N] [--pairs K] [--repeat R]``.
 
-For each MST / MST-SR / SR method, GFF, LLF-IOI, NSCT-PCNN, NSST-PAPCNN and CSMCA, prints our median seconds per 256x256 pair
+For each MST / MST-SR / SR method, GFF, LLF-IOI, NSCT-PCNN, NSST-PAPCNN, CSMCA, LatLRR, MDLatLRR and
+Bayesian fusion, prints our median seconds per 256x256 pair
 (process CPU time and wall time, over ``--pairs`` of the reference pairs in
 ../shared/reference/baselines/inputs, or synthetic pairs when that folder is absent), the Octave CPU
 seconds per pair of the authors' code (mean over pairs in ``timings.tsv``) and the ratio
@@ -35,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 METHODS = ("lp", "rp", "dwt", "dtcwt", "nsct", "gff", "llf_ioi", "nsct_pcnn", "nsst_papcnn", "csmca",
-           "sr", "lp_sr", "rp_sr", "dwt_sr", "dtcwt_sr", "nsct_sr")
+           "sr", "lp_sr", "rp_sr", "dwt_sr", "dtcwt_sr", "nsct_sr", "latlrr", "mdlatlrr", "bayesian_fusion")
 SR_METHODS = {"sr", "lp_sr", "rp_sr", "dwt_sr", "dtcwt_sr", "nsct_sr"}
 BASELINES = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference" / "baselines"
 HARVARD_PAIRS = ("harvard_CT-MRI_16009", "harvard_PET-MRI_25015", "harvard_SPECT-MRI_10018",

@@ -448,6 +448,12 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
         if body:
             extra.append(f"<h2 id='{kind}'>{title}</h2>{body}")
             toc.append(f"<li><a href='#{kind}'>{title}</a></li>")
+    from bench.equivariance import equivariance_section
+    section = equivariance_section(out, pairs, [c for c in configs if c.label in compared], metric_names, results,
+                                   suite, run)
+    if section:
+        extra.append(section)
+        toc.append("<li><a href='#equivariance'>Equivariance analysis</a></li>")
     algo = algorithm_table(configs, pairs, int(suite.get("timing_repeats", 3)), cache=out / "algorithm.json",
                            versions=run.get("code_versions"))
     write_text(out / "tables" / "algorithm.csv", pd.DataFrame(algo).to_csv(index=False))

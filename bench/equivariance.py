@@ -251,6 +251,9 @@ def equivariance_section(out: Path, pairs, configs, metric_names, results: pd.Da
     if options is False:
         return ""
     options = options or {}
+    # published outputs (kind: precomputed) exist for the given pairs only: they cannot fuse T(A), T(B)
+    precomputed = set(run.get("precomputed") or {})
+    configs = [c for c in configs if c.method not in precomputed]
     start = time.perf_counter()
     table = equivariance_table(out, pairs, configs, metric_names, run.get("code_versions") or {},
                                n_pairs=int(options.get("pairs", 1)), crop=options.get("crop"),

@@ -11,8 +11,9 @@ A campaign file names an output folder, a profile and the runs::
     runs:                              # in the order they are started
       - {method: densegan, seeds: [0]}
       - {method: densegan-nodense, seeds: [0, 1, 2], set: [loss.lambda_adv=0.5]}
+      - {name: densegan-intmax, method: densegan, set: [loss.intensity_target=max]}   # a recipe variant
 
-Each (method, seed) trains with ``python -m bench train --method M --profile P --out <out>/<M>-s<seed>
+Each (method, seed) -- named ``<name or method>-s<seed>`` -- trains with ``python -m bench train --method M --profile P --out <out>/<M>-s<seed>
 --set train.seed=<seed> ...`` in its own process (one torch thread, ``OMP_NUM_THREADS=1``; ``--nice``
 lowers its priority), logging to ``<out>/logs/<M>-s<seed>.log``. A finished run (every epoch checkpointed and its
 final generator written) is skipped, a started one resumes from its last complete epoch, so rerunning the
@@ -40,7 +41,7 @@ import yaml
 from bench.errors import UserError
 from bench.io import write_text
 
-RUN_KEYS = {"method", "seeds", "set", "profile", "config"}
+RUN_KEYS = {"method", "name", "seeds", "set", "profile", "config"}
 TABLE_FIELDS = ("run", "method", "seed", "status", "epochs_done", "epochs", "steps", "samples", "wall_s", "cpu_s",
                 "best_epoch", "val_score", "Qabf", "VIF", "SSIM", "MI")
 
@@ -95,7 +96,7 @@ def read_campaign(path: str | Path, out: str | Path | None = None) -> tuple[Path
         for seed in entry.get("seeds", [0]):
             if not isinstance(seed, int):
                 raise UserError(f"{path}: run {i}: seeds must be integers, got {seed!r}")
-            name = f"{entry['method']}-s{seed}"
+            name = f"{entry.get('name') or entry['method']}-s{seed}"
             if name in names:
                 raise UserError(f"{path}: run {name} is listed twice")
             names.add(name)

@@ -34,11 +34,14 @@ ABLATIONS = ("densegan-nodense", "densegan-noloss", "densegan-noloss-nodense")
 
 
 def campaign_weights(campaign: Path) -> dict[str, dict[int, Path]]:
-    """{configuration: {seed: best.safetensors}} of the campaign's finished runs (``<method>-s<seed>``)."""
+    """{configuration: {seed: best.safetensors}} of the campaign's runs named ``<method>-s<seed>`` (named
+    recipe variants such as ``densegan-intmax-s0`` are validation checks, not rows of this table)."""
+    import methods
+
     found: dict[str, dict[int, Path]] = {}
     for best in sorted(Path(campaign).glob("*-s*/best.safetensors")):
         method, _, seed = best.parent.name.rpartition("-s")
-        if seed.isdigit():
+        if seed.isdigit() and method in methods.METHODS:
             found.setdefault(method, {})[int(seed)] = best
     if not found:
         raise UserError(f"{campaign}: no run folder with a best.safetensors (train the campaign first)")

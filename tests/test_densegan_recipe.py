@@ -283,6 +283,12 @@ def test_campaign_file_errors(tmp_path):
     bad.write_text("out: x\nruns:\n  - {method: densegan}\n  - {method: densegan, seeds: [0]}\n")
     with pytest.raises(UserError, match="listed twice"):
         read_campaign(bad)
+    good = tmp_path / "named.yaml"
+    good.write_text("out: x\nruns:\n  - {method: densegan}\n"
+                    "  - {name: densegan-intmax, method: densegan, set: [loss.intensity_target=max]}\n")
+    _, runs = read_campaign(good)
+    assert [r.name for r in runs] == ["densegan-s0", "densegan-intmax-s0"]
+    assert runs[1].method == "densegan" and "loss.intensity_target=max" in runs[1].command(False)
     with pytest.raises(UserError, match="not found"):
         read_campaign(tmp_path / "none.yaml")
 

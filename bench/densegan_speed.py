@@ -10,7 +10,9 @@ so a change of machine load hits all rows alike; the table gives min, median and
 the same loop: one 64 -> 64 3x3 convolution on a 256x256 channels-last image (2.42 GMAC), the widest
 layer of both networks; ``of peak`` is a row's GMAC/s over that peak's. Rows:
 
-* ``densegan``, ``densegan-lean``: the shipped generators through ``fuse_arrays`` (the registered path);
+* ``densegan``, ``densegan-lean``: the shipped generators through ``fuse_arrays`` (the registered path,
+  torch's intra-op threads), and the same with ``bands=threads`` (one single-threaded band per thread,
+  the choice for a busy machine);
 * ``densegan (forward)``: the same generator's plain ``Generator.forward`` (the training graph: reflection
   pad, convolution, ReLU and concatenation as separate passes, two intra-op threads), the pre-issue-#14
   inference path, for the ratio;
@@ -74,7 +76,8 @@ def _inference_rows(threads: int, repeats: int, size: int = 256) -> list[dict]:
     rows = {"conv peak (64->64 3x3)": (peak, 64 * 64 * 9 * size * size)}
     for name in ("densegan", "densegan-lean"):
         g = cached_generator(shipped_weights(name))
-        rows[name] = ((lambda g=g: fuse_arrays(g, a, b, threads=threads)), count_macs(g, x, x))
+        rows[name] = ((lambda g=g: fuse_arrays(g, a, b)), count_macs(g, x, x))
+        rows[f"{name} ({threads} bands)"] = ((lambda g=g: fuse_arrays(g, a, b, bands=threads)), count_macs(g, x, x))
     g = cached_generator(shipped_weights("densegan"))
     ta, tb = (torch.from_numpy(v)[None, None].to(memory_format=torch.channels_last) for v in (a, b))
 

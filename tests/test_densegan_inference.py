@@ -45,16 +45,16 @@ def test_every_architecture_option_equals_its_forward_pass(options):
                                                      **options}))
     rng = np.random.default_rng(1)
     a, b = (rng.random((37, 53), dtype=np.float32) for _ in range(2))
-    np.testing.assert_allclose(fuse_arrays(generator, a, b, threads=1), reference(generator, a, b), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(fuse_arrays(generator, a, b), reference(generator, a, b), atol=1e-5, rtol=0)
 
 
 def test_tiles_and_bands_equal_one_piece():
     generator = cached_generator(WEIGHTS_DIR / "densegan.safetensors")
     rng = np.random.default_rng(2)
     a, b = (rng.random((150, 97), dtype=np.float32) for _ in range(2))
-    whole = fuse_arrays(generator, a, b, tile=0, threads=1)
+    whole = fuse_arrays(generator, a, b, tile=0)
     np.testing.assert_allclose(whole, reference(generator, a, b), atol=1e-5, rtol=0)
-    for kwargs in ({"threads": 2}, {"threads": 3}, {"tile": 40, "threads": 1}, {"tile": 33, "threads": 2}):
+    for kwargs in ({"bands": 2}, {"bands": 3}, {"tile": 40}, {"tile": 33, "bands": 2}):
         np.testing.assert_allclose(fuse_arrays(generator, a, b, **kwargs), whole, atol=1e-5, rtol=0)
     # a halo half the receptive radius is visibly wrong: the halo is what makes tiles exact
     assert receptive_radius(generator) == 8
@@ -82,13 +82,13 @@ def test_large_images_are_tiled_automatically(monkeypatch):
     generator = cached_generator(WEIGHTS_DIR / "densegan.safetensors")
     rng = np.random.default_rng(3)
     a, b = (rng.random((70, 60), dtype=np.float32) for _ in range(2))
-    whole = fuse_arrays(generator, a, b, tile=0, threads=1)
+    whole = fuse_arrays(generator, a, b, tile=0)
     shapes = []
     real_forward = inference._forward
     monkeypatch.setattr(inference, "_forward", lambda g, x, y, d: (shapes.append(x.shape), real_forward(g, x, y, d))[1])
     monkeypatch.setattr(inference, "TILE_ABOVE", 1000)
     monkeypatch.setattr(inference, "TILE_SIZE", 32)
-    tiled = fuse_arrays(generator, a, b, threads=1)
+    tiled = fuse_arrays(generator, a, b)
     assert len(shapes) == 6 and max(max(s) for s in shapes) <= 32 + 2 * 8
     np.testing.assert_allclose(tiled, whole, atol=1e-5, rtol=0)
 

@@ -17,8 +17,9 @@ fewer passes over memory:
   is the convolution's post-op instead of another pass over its output.
 * **Lmax in one pass.** The encoder's features are non-negative (each encoder layer ends in a ReLU), so
   max_c |phi| is max_c phi; the fused features are one ``lerp`` into the decoder's first buffer.
-* **Bands, not intra-op threads.** With ``threads`` > 1 the image is cut into that many row bands, each
-  fused by its own thread with torch on one intra-op thread (see ``fuse_arrays``).
+* **Bands for a busy machine.** With ``bands`` > 1 the image is cut into that many row bands, each fused by
+  its own thread with torch on one intra-op thread (see ``fuse_arrays``); the default uses torch's
+  intra-op threads on the whole image, which is faster on an idle machine.
 
 **Halos.** Bands and tiles are extended by ``receptive_radius(generator)`` pixels (one per 3x3
 convolution between input and output; the fusion rule is per pixel) on every side that is not the image
@@ -244,18 +245,21 @@ MIN_BAND = 32      # rows; thinner images are fused in one piece
 
 
 def fuse_arrays(generator: Generator, a: np.ndarray, b: np.ndarray, *, tile: int | None = None,
-                threads: int | None = None) -> np.ndarray:
+                bands: int = 1) -> np.ndarray:
     """F = G(A, B) for grey float (H, W) sources in [0, 1]; float32 (H, W) in [0, 1].
 
     ``tile`` None fuses images up to ``TILE_ABOVE`` pixels whole and larger ones in tiles of
     ``TILE_SIZE``; an integer forces tiles of that many kept pixels per side (0: never tile).
-    ``threads`` (default: torch's intra-op thread count) splits the work into that many row bands (or
-    shares the tiles among them), each computed by its own thread with torch on one intra-op thread.
-    Why: on a shared machine every multi-threaded torch operation waits at its end for its slowest
-    thread, and with another process on one of the cores that wait is a scheduler time slice per
-    operation; independent single-threaded bands never wait for each other (measured in
-    ``bench/densegan_speed.py``: about 2x faster than two intra-op threads on a busy 2-core machine).
-    The bands overlap by the receptive radius, so the result is the same as in one piece.
+
+    ``bands`` 1 (default) computes with torch's intra-op threads. ``bands`` N > 1 cuts the image into N
+    row bands (or shares the tiles among N threads), each computed by its own thread with torch on one
+    intra-op thread. Why both: every multi-threaded torch operation waits at its end for its slowest
+    thread; on a shared machine with another process on one of the cores that wait is a scheduler time
+    slice per operation, and independent single-threaded bands never wait for each other (measured with
+    ``bench/densegan_speed.py``: about 2x faster than two intra-op threads at a load average of 8 on 2
+    cores), while on an idle machine the intra-op threads are faster (bands pay the halos and, for the
+    fused convolution op, the interpreter lock). The pieces overlap by the receptive radius, so every
+    choice gives the same result as one piece.
     """
     if a.shape != b.shape or a.ndim != 2:
         raise UserError(f"densegan: sources must be two grey images of one size, got {a.shape} and {b.shape}")
@@ -265,13 +269,14 @@ def fuse_arrays(generator: Generator, a: np.ndarray, b: np.ndarray, *, tile: int
                         f"along each side)")
     if tile is None:
         tile = TILE_SIZE if h * w > TILE_ABOVE else 0
-    threads = max(1, int(threads or torch.get_num_threads()))
+    tile = tile if tile and (h > tile or w > tile) else 0
+    bands = max(1, int(bands))
     device = next(generator.parameters()).device
-    bands = min(threads, max(1, h // MIN_BAND))
-    if device.type != "cpu" or ((not tile or (h <= tile and w <= tile)) and bands == 1):
+    row_bands = min(bands, max(1, h // MIN_BAND)) if not tile else bands
+    if device.type != "cpu" or (not tile and row_bands == 1):
         fused = _forward(generator, a, b, device).astype(np.float32, copy=False)
     else:
-        regions = plan_regions(h, w, tile if tile and (h > tile or w > tile) else 0, bands, receptive_radius(generator))
+        regions = plan_regions(h, w, tile, row_bands, receptive_radius(generator))
         fused = np.empty((h, w), np.float32)
 
         def run(region):
@@ -280,11 +285,11 @@ def fuse_arrays(generator: Generator, a: np.ndarray, b: np.ndarray, *, tile: int
             fused[rows, cols] = part[rows.start - ext_rows.start:rows.stop - ext_rows.start,
                                      cols.start - ext_cols.start:cols.stop - ext_cols.start]
 
-        with single_threaded_torch():
-            if threads == 1:
-                for region in regions:
-                    run(region)
-            else:
-                pool = _POOLS.get(threads) or _POOLS.setdefault(threads, ThreadPoolExecutor(threads))
+        if bands == 1:
+            for region in regions:
+                run(region)
+        else:
+            with single_threaded_torch():
+                pool = _POOLS.get(bands) or _POOLS.setdefault(bands, ThreadPoolExecutor(bands))
                 list(pool.map(run, regions))
     return np.clip(fused, 0.0, 1.0, out=fused)

@@ -98,7 +98,7 @@ def most_different_box(images: list[np.ndarray], box: int) -> tuple[int, int]:
     """
     from scipy.ndimage import uniform_filter
 
-    from bench.colour import luma
+    from common.colour import luma
 
     stack = np.stack([luma(img) for img in images])
     spread = uniform_filter(stack.std(axis=0), size=box, mode="constant")

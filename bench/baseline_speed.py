@@ -44,7 +44,7 @@ HARVARD_PAIRS = ("harvard_CT-MRI_16009", "harvard_PET-MRI_25015", "harvard_SPECT
 
 
 def _pairs(k: int):
-    from bench.io import read_image
+    from common.io import read_image
     if (BASELINES / "inputs").is_dir():
         return [(read_image(BASELINES / "inputs" / f"{p}_A.png"), read_image(BASELINES / "inputs" / f"{p}_B.png"))
                 for p in HARVARD_PAIRS[:k]]

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.errors import UserError
-from bench.io import write_text
+from common.errors import UserError
+from common.io import write_text
 
 RUN_KEYS = {"method", "name", "seeds", "set", "profile", "config"}
 TABLE_FIELDS = ("run", "method", "seed", "status", "epochs_done", "epochs", "steps", "samples", "wall_s", "cpu_s",

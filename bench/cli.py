@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from bench.errors import UserError, first_few, metric_warnings_as_lines, report_user_error
+from common.errors import UserError, first_few, metric_warnings_as_lines, report_user_error
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -37,7 +37,7 @@ def cmd_fuse(args) -> int:
     from pathlib import Path
 
     import methods
-    from bench.io import check_writable, read_image, write_image
+    from common.io import check_writable, read_image, write_image
 
     out = Path(args.output)
     params = {}
@@ -63,7 +63,7 @@ def cmd_fuse(args) -> int:
 
 def cmd_metrics(args) -> int:
     import metrics
-    from bench.io import check_writable, read_image
+    from common.io import check_writable, read_image
 
     names = _csv_list(args.metrics)
     folder_mode = bool(args.a_dir or args.b_dir or args.f_dir)
@@ -74,7 +74,7 @@ def cmd_metrics(args) -> int:
     if folder_mode:
         if not (args.a_dir and args.b_dir and args.f_dir):
             raise UserError("folder mode needs all of --a DIR --b DIR --f DIR")
-        from metrics.folder import evaluate_folders
+        from bench.metrics_folder import evaluate_folders
 
         failures: list[str] = []
         table = evaluate_folders(args.a_dir, args.b_dir, args.f_dir, names, args.convention, args.jobs, failures)
@@ -117,7 +117,7 @@ def _strict_json(obj) -> str:
 def _emit(text: str, output: str | None, force: bool, what: str) -> None:
     """Print ``text``, or write it atomically to ``output`` and say so."""
     if output:
-        from bench.io import write_text
+        from common.io import write_text
         write_text(output, text, overwrite=force)
         print(f"wrote {output} ({what})")
     else:
@@ -125,7 +125,7 @@ def _emit(text: str, output: str | None, force: bool, what: str) -> None:
 
 
 def cmd_train(args) -> int:
-    from methods.densegan.train import run_train
+    from bench.training import run_train
 
     run_train(args)
     return 0

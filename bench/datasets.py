@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from bench.errors import UserError
-from bench.io import images_by_stem, read_image, read_yaml_mapping
+from common.errors import UserError
+from common.io import images_by_stem, read_image, read_yaml_mapping
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # A checkout (or an editable install) keeps datasets.yaml at its top level, and its runs and reports beside

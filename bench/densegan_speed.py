@@ -137,7 +137,8 @@ def train_throughput(setting: str, threads: int, steps: int) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        run = trainer.start_run(config, trainer.Path(tmp), resume=False)
+        from bench.training import registry_datasets
+        run = trainer.start_run(config, trainer.Path(tmp), resume=False, datasets=registry_datasets)
         batch, patch = int(config["train"]["batch_size"]), int(config["data"]["patch_size"])
         run.steps_per_epoch = 3
         trainer.train_epoch(run, 1)                 # warm-up (caches, allocator, oneDNN kernels)

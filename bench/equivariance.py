@@ -55,13 +55,13 @@ TRANSFORMS = {
 
 def to_8bit(img: np.ndarray) -> np.ndarray:
     """The fused image as the runner stores it: rounded to 8 bits, back on [0, 1]."""
-    from bench.io import to_uint8
+    from common.io import to_uint8
     return to_uint8(np.clip(img, 0.0, 1.0)).astype(np.float32) / 255.0
 
 
 def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     """PSNR in dB of two [0, 1] images (luma when colour); +inf when identical."""
-    from bench.colour import luma
+    from common.colour import luma
     mse = float(np.mean((luma(reference).astype(np.float64) - luma(test).astype(np.float64)) ** 2))
     return float("inf") if mse == 0.0 else 10.0 * np.log10(1.0 / mse)
 
@@ -245,7 +245,7 @@ def equivariance_html(table: pd.DataFrame, labels, metric_names, results: pd.Dat
 def equivariance_section(out: Path, pairs, configs, metric_names, results: pd.DataFrame, suite: dict,
                          run: dict) -> str:
     """Compute (or reuse) the gaps, write ``tables/equivariance.csv`` and the figure; return the HTML section."""
-    from bench.io import write_text
+    from common.io import write_text
 
     options = suite.get("equivariance", {})
     if options is False:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import UserError, report_user_error
+from common.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
 DATASETS = ("harvard_ct_mri_casewise", "harvard_pet_mri_casewise", "harvard_spect_mri_casewise",
@@ -60,7 +60,7 @@ def best_seed(runs: dict[int, Path]) -> int:
 
 def score(campaign: Path, datasets, limit: int | None) -> pd.DataFrame:
     """Per-pair headline metrics of every campaign run and the classical baselines on ``datasets``."""
-    from methods.densegan.evaluate import evaluate_methods
+    from bench.gan_evaluate import evaluate_methods
 
     weights = campaign_weights(campaign)
     specs = {f"{m}-s{s}": f"{m}[weights={p}]" for m, runs in weights.items() for s, p in runs.items()}

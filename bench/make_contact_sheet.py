@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.io import write_bytes
+from common.io import write_bytes
 
 from bench.phantom import MODALITIES, phantom_anatomy, render
 

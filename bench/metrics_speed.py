@@ -34,7 +34,7 @@ REFERENCE_TIMING = {"EN": "EN", "SD": "SD", "SF": "SF", "AG": "AG", "MI": "MI", 
 
 
 def _triples():
-    from bench.io import read_image
+    from common.io import read_image
     root = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference" / "metrics"
     if (root / "triples.csv").is_file():
         import pandas as pd

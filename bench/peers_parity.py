@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError, report_user_error
+from common.errors import UserError, report_user_error
 
 SHARED = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 TASKS = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
@@ -34,7 +34,7 @@ class Parity:
 def parity(method: str, task: str, limit: int | None = None, shared: Path = SHARED, **params) -> Parity:
     """Our ``method`` against the authors' outputs on the first ``limit`` (default all) test pairs of ``task``."""
     import methods
-    from bench.io import read_image, to_uint8
+    from common.io import read_image, to_uint8
 
     folder = shared / "peers" / "outputs" / method / task
     if not folder.is_dir():

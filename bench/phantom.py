@@ -66,7 +66,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from bench.errors import UserError
+from common.errors import UserError
 
 __all__ = [
     "MODALITIES",

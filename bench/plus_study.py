@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import REPO, Registry
-from bench.errors import UserError, report_user_error
+from common.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
 # choices are made on the case-wise validation parts; the study never scores a test split (issue #15)
@@ -62,6 +62,7 @@ def schedule_overrides(args) -> list[str]:
 
 def train_variant(name: str, overrides: list[str], args) -> tuple[Path, float]:
     """Train (or reuse) one variant; returns (generator path, training wall seconds)."""
+    from bench.training import registry_datasets
     from methods.densegan.train import completed_epochs, resolve_config, train
 
     run = args.runs / name
@@ -72,7 +73,7 @@ def train_variant(name: str, overrides: list[str], args) -> tuple[Path, float]:
     config = resolve_config("densegan", profile="cpu", overrides=[*schedule_overrides(args), *overrides])
     config["method"] = f"plus-study-{name}"
     start = time.perf_counter()
-    train(config, run, resume=bool(completed_epochs(run)) if run.exists() else False)
+    train(config, run, resume=bool(completed_epochs(run)) if run.exists() else False, datasets=registry_datasets)
     seconds = time.perf_counter() - start
     timing.write_text(f"{seconds:.1f}\n")
     (run / "overrides.json").write_text(json.dumps(overrides))

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError, first_few
-from bench.io import list_images, read_image
+from common.errors import UserError, first_few
+from common.io import list_images, read_image
 
 
 @dataclass(frozen=True)

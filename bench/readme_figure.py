@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from bench.io import write_bytes
+from common.io import write_bytes
 from bench.report import GRID_PAIRS
 
 WIDTH = 1400

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import REPO
-from bench.errors import UserError
-from bench.io import write_text
+from common.errors import UserError
+from common.io import write_text
 
 BASELINE_DIR = REPO / "tests" / "baselines"
 

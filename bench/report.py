@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from bench import analysis  # noqa: E402
-from bench.io import write_bytes, write_json, write_text  # noqa: E402
+from common.io import write_bytes, write_json, write_text  # noqa: E402
 from metrics._allocator import release_freed_memory  # noqa: E402
 
 GRID_PAIRS = 4
@@ -90,7 +90,7 @@ def figure_grid(out: Path, dataset, pairs, labels: list[str], inset=None, differ
                 spine.set_edgecolor("#ff3")
         if difference_to:
             ref = fused[labels.index(difference_to)]
-            from bench.colour import luma
+            from common.colour import luma
             for j in range(2, len(header)):
                 ax = axes[i * block + image_rows + j // ncols, j % ncols]
                 ax.imshow(luma(fused[j - 2]) - luma(ref), cmap="coolwarm", vmin=-0.25, vmax=0.25)

@@ -30,8 +30,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from bench.datasets import REPO, Registry
-from bench.errors import UserError
-from bench.io import read_image, write_image, write_json, write_text
+from common.errors import UserError
+from common.io import read_image, write_image, write_json, write_text
 from bench.pool import process_pool
 from bench.sweeps import Config, expand_methods
 
@@ -62,7 +62,7 @@ def prepare_run_dir(out: Path, *, resume: bool, fresh: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:     # a file where a parent folder should be, no permission
         raise UserError(f"{out}: cannot create the run folder ({exc.strerror})") from None
-    if resume:   # temporary files of atomic writes that a kill interrupted (bench.io._atomic_write)
+    if resume:   # temporary files of atomic writes that a kill interrupted (common.io._atomic_write)
         for stale in out.rglob(".*.tmp"):
             stale.unlink(missing_ok=True)
 
@@ -108,7 +108,7 @@ def code_version(method: str) -> str:
     import metrics
 
     fn = methods.get_method(method).fn
-    files = _source_files(fn.__module__) + _source_files("methods.registry") + _source_files("bench.colour")
+    files = _source_files(fn.__module__) + _source_files("methods.registry") + _source_files("common.colour")
     files += sorted(Path(metrics.__file__).parent.rglob("*.py"))
     if methods.get_method(method).trainable:
         # shipped weights are data the cells depend on, like code

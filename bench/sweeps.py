@@ -17,7 +17,7 @@ import itertools
 import json
 from dataclasses import dataclass
 
-from bench.errors import UserError
+from common.errors import UserError
 
 
 @dataclass(frozen=True)

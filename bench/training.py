@@ -12,7 +12,8 @@ A suite in ``datasets.yaml`` may list training runs; its ``methods`` then point 
              weights: "runs/densegan-cpu/checkpoints/epoch_{epoch:04d}.safetensors"}
 
 A trainable method lives in a package whose ``train`` module offers
-``resolve_config(method, config_file, profile, overrides)``, ``train(config, out_dir, resume)`` and
+``resolve_config(method, config_file, profile, overrides)``, ``train(config, out_dir, resume, datasets)``
+(``datasets``: ``name -> dataset``, the registry this module passes in) and
 ``completed_epochs(run_dir)``, ``check_same_config(run_dir, config)`` (``methods/densegan/train.py``). A run whose folder already holds every
 epoch is reused as it is; a run that stopped part-way resumes from its last complete checkpoint; so a
 killed suite loses at most the epoch in progress.
@@ -23,7 +24,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from bench.errors import UserError
+from common.errors import UserError
 
 ENTRY_KEYS = {"method", "config", "profile", "out", "epochs", "set"}
 
@@ -55,6 +56,38 @@ def resolved_config(entry: dict, trainer) -> dict:
     return trainer.resolve_config(entry["method"], config_file, entry.get("profile"), overrides)
 
 
+def registry_datasets(name: str):
+    """The dataset resolver a trainer's data section needs (``name -> dataset``), from datasets.yaml."""
+    from bench.datasets import Registry
+    return Registry().dataset(name, announce=False)
+
+
+def run_train(args) -> Path:
+    """``bench train``: the config from the command line (file, profile, ``--set``, ``--dataset``,
+    ``--epochs``), trained into ``--out`` by the method's trainer with the dataset registry passed in."""
+    import json
+    import os
+
+    method = getattr(args, "method", None) or "densegan"
+    trainer = trainer_module(method)
+    if getattr(args, "data_root", None) is not None:
+        if not Path(args.data_root).is_dir():
+            raise UserError(f"--data-root {args.data_root}: no such folder")
+        os.environ["FUSION_DATA_ROOT"] = str(Path(args.data_root).resolve())
+    overrides = list(args.overrides or [])
+    if args.dataset:
+        overrides.append(f"data.datasets={json.dumps(args.dataset.split(','))}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    config = trainer.resolve_config(method, args.config, args.profile, overrides)
+    from bench.datasets import REPO
+    out = args.out or REPO / "runs" / f"{config.get('method', method)}-{args.profile}"
+    path = trainer.train(config, out, resume=args.resume, datasets=registry_datasets)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"generator weights: {path}")
+    return path
+
+
 def ensure_trained(entry: dict) -> dict:
     """Train (or finish training) one suite entry; returns what the report needs to know about the run."""
     unknown = set(entry) - ENTRY_KEYS
@@ -72,7 +105,7 @@ def ensure_trained(entry: dict) -> dict:
     else:
         if done:
             print(f"note: resuming training run {out} after epoch {done[-1]}", file=sys.stderr)
-        trainer.train(config, out, resume=bool(done))
+        trainer.train(config, out, resume=bool(done), datasets=registry_datasets)
     return {"method": entry["method"], "out": str(out), "epochs": wanted,
             "loss_curve": str(out / "loss_curve.png") if (out / "loss_curve.png").exists() else None}
 

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
+from common.errors import UserError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
@@ -186,7 +186,7 @@ def write_nifti(path: str | os.PathLike, data: np.ndarray, like: Volume, *, desc
     """
     import nibabel as nib
 
-    from bench.io import write_bytes
+    from common.io import write_bytes
 
     path = Path(path)
     if not path.name.lower().endswith(NIFTI_SUFFIXES):

@@ -19,7 +19,7 @@ def cmd_weights(args) -> int:
         return 0
     names = args.names or []
     if not names:
-        from bench.errors import UserError
+        from common.errors import UserError
         raise UserError("weights fetch: name a method (ifcnn, densefuse, matr, gesenet) or 'all'")
     if "all" in names:
         names = list(dict.fromkeys(w.method for w in pretrained.PUBLISHED_WEIGHTS.values()))

@@ -35,8 +35,8 @@ import scipy.io
 import scipy.ndimage
 import scipy.fft
 
-from bench.errors import UserError
-from bench.io import read_npz
+from common.errors import UserError
+from common.io import read_npz
 from methods.registry import above, between, register_method, single_threaded_torch, worker_threads
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
@@ -414,7 +414,7 @@ def _training_layers(harvard: Path, n_images: int, crop: int, seed: int):
     Cartoon: the detail layer (SPORCO lowpass(., 60, 16) removed) of a 7x7 median-filtered image --
     piecewise-smooth structure without fine texture. Texture: the detail layer minus that cartoon.
     """
-    from bench.io import read_image
+    from common.io import read_image
 
     files = sorted(harvard.glob("*/train/*/*.png"))
     if not files:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.registry import above, between, one_of, register_method, single_threaded_torch, worker_threads
 from methods.sr import DICTIONARY_DIR, _harvard_train_images, accumulate_patches, extract_patches
 

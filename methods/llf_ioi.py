@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.registry import above, between, register_method
 
 _BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float64) / 16

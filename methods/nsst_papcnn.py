@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.pcnn import from_padded_grid, neighbour_counts, to_padded_grid
 from methods.registry import between, each, one_of, register_method, worker_threads
 from methods.transforms.nsst import PYRAMID_FILTERS, nsst_dec2, nsst_rec2

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from bench.errors import UserError, first_few
+from common.errors import UserError, first_few
 
 CACHE_ENV = "FUSION_CACHE"
 DEFAULT_CACHE = Path("~/.cache/fusionbench")

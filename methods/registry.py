@@ -6,7 +6,7 @@ arguments; their defaults are the method's defaults. Register it with ``@registe
 method is adding a file under ``methods/`` (every module there is imported by ``methods/__init__``).
 
 Colour is handled once, in ``fuse``: an RGB source is fused through its BT.601 luma and the result is
-re-coloured with that source's chroma (see ``bench.colour``). Methods never see colour.
+re-coloured with that source's chroma (see ``common.colour``). Methods never see colour.
 
 Parameters are checked before any work (``Method.check_params``; the CLI's ``fuse`` and the suite runner
 call it before reading an image or creating a run folder). The type of each comes from its annotation
@@ -31,9 +31,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.colour import luma, recolour
-from bench.errors import UserError, first_few
-from bench.io import check_image
+from common.colour import luma, recolour
+from common.errors import UserError, first_few
+from common.io import check_image
 
 
 # --- allowed values ----------------------------------------------------------------------------------------

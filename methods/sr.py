@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
-from bench.io import read_npz
+from common.errors import UserError
+from common.io import read_npz
 from methods.registry import above, between, register_method, single_threaded_torch
 
 DICTIONARY_DIR = Path(__file__).resolve().parent / "dictionaries"
@@ -325,8 +325,8 @@ def learn_dictionary(images, *, n_atoms: int = 256, side: int = 8, n_patches: in
 
 
 def _harvard_train_images(root: Path):
-    from bench.io import read_image
-    from bench.colour import luma
+    from common.io import read_image
+    from common.colour import luma
     files = sorted(p for p in root.glob("*/train/*/*.png"))
     if not files:
         raise UserError(f"{root}: no Harvard training images (expected <task>/train/<modality>/*.png)")

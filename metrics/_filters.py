@@ -12,15 +12,12 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
+from common.errors import MetricWarning  # noqa: F401  (defined at the base so the CLI can show it)
 from metrics._compiled import compiled_kernels
 from metrics._shared import freeze, shared
 
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # d/dx (columns), MATLAB flt1
 SOBEL_Y = SOBEL_X.T.copy()                                                    # d/dy (rows), MATLAB flt2
-
-
-class MetricWarning(UserWarning):
-    """A metric returned NaN or took a documented fallback path (0/0, constant image)."""
 
 
 class ImageTooSmall(ValueError):

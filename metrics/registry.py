@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from bench.colour import luma
-from bench.errors import UserError
+from common.colour import luma
+from common.errors import UserError
 from metrics._filters import ImageTooSmall, warn
 from metrics._shared import shared_results
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods import get_method
 from methods.csmca import (OWN_DICTIONARIES, cbpdn, csmca_fusion, fuse_coefficients, load_dictionaries,
                            tikhonov_lowpass)

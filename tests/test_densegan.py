@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan import VARIANTS, WEIGHTS_DIR, shipped_weights
 from methods.densegan.checkpoint import load_generator, load_state, load_weights, save_generator, save_state
 from methods.densegan.fusion_rules import (FUSION_RULES, AdditionFusion, L1Fusion, LmaxFusion, MaxFusion,

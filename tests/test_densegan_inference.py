@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.errors import UserError
+from common.errors import UserError
 from bench.phantom import phantom_pair
 from methods.densegan import VARIANTS, WEIGHTS_DIR, cached_generator
 from methods.densegan.inference import (_supports_fast_path, conv_valid, fuse_arrays, lmax_into, plan_regions,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan.checkpoint import load_generator, save_generator
 from methods.densegan.discriminators import (DualDiscriminator, GradientIntensityDiscriminator, PatchDiscriminator,
                                              build_discriminator)

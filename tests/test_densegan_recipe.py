@@ -14,7 +14,7 @@ import torch
 from safetensors import safe_open
 
 from bench.datasets import Registry, case_of, casewise_split
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan import train as train_module
 from methods.densegan.discriminators import build_discriminator
 from methods.densegan.losses import generator_loss, intensity_loss, local_intensity_target, weighted_shares
@@ -199,7 +199,7 @@ def test_harvard_train_val_test_parts_share_no_case(harvard_dir):
 
 def test_best_checkpoint_is_the_best_validation_epoch(tmp_path, monkeypatch):
     scores = iter([0.30, 0.50, 0.40])
-    monkeypatch.setattr(train_module, "validation_pairs", lambda cfg: ["a pair"])
+    monkeypatch.setattr(train_module, "validation_pairs", lambda cfg, datasets=None: ["a pair"])
 
     def scripted(generator, pairs):
         s = next(scores)

@@ -12,8 +12,14 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from bench.errors import UserError
-from methods.densegan.train import (CONFIG_DIR, _fit, checkpoint_paths, completed_epochs, main, resolve_config, train)
+from common.errors import UserError
+from methods.densegan.train import CONFIG_DIR, _fit, checkpoint_paths, completed_epochs, resolve_config, train
+
+
+def main(argv) -> int:
+    """``python -m bench train`` with ``argv`` (the training command line)."""
+    from bench.cli import main as bench_main
+    return bench_main(["train", *argv])
 
 
 def tiny_config(epochs=2, **train_over):
@@ -137,7 +143,7 @@ def test_two_process_ddp_step(tmp_path):
 def test_evaluate_checkpoints_and_plot(tmp_path):
     from bench.datasets import Dataset, Pair
     from methods.densegan.data import synthetic_pair
-    from methods.densegan.evaluate import evaluate_checkpoints, plot_metric_vs_epoch
+    from bench.gan_evaluate import evaluate_checkpoints, plot_metric_vs_epoch
 
     train(tiny_config(epochs=2), tmp_path / "run")
     ds = Dataset(name="synthetic", description="", modalities=("A", "B"), colour=None, detail="b",
@@ -152,7 +158,7 @@ def test_evaluate_checkpoints_and_plot(tmp_path):
 
 
 def test_method_specs_with_parameters():
-    from methods.densegan.evaluate import evaluate_methods, parse_method_spec
+    from bench.gan_evaluate import evaluate_methods, parse_method_spec
 
     assert parse_method_spec("dwt") == ("dwt", {})
     assert parse_method_spec("densegan[fusion_rule=max;device=cpu]") == ("densegan", {"fusion_rule": "max",
@@ -169,7 +175,7 @@ def test_method_specs_with_parameters():
 
 
 def test_wins_counts_each_metric_in_its_direction():
-    from methods.densegan.evaluate import wins
+    from bench.gan_evaluate import wins
 
     frame = pd.DataFrame([
         {"dataset": "d", "method": "ours", "pair": "p", "SSIM": 0.8, "Qabf": 0.5, "MSE": 0.01},

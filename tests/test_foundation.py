@@ -13,10 +13,10 @@ from PIL import Image
 import methods
 import metrics
 from bench.cli import main
-from bench.colour import recolour, rgb_to_ycbcr, ycbcr_to_rgb
+from common.colour import recolour, rgb_to_ycbcr, ycbcr_to_rgb
 from bench.datasets import Registry, casewise_split, pair_files
-from bench.errors import UserError
-from bench.io import read_image, to_uint8, write_image
+from common.errors import UserError
+from common.io import read_image, to_uint8, write_image
 from bench.runner import CELLS_FILE, read_cells, run_suite
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods import get_method
 from methods.llf_ioi import fuse_residual, llf_decompose, llf_ioi_fusion, llf_reconstruct, local_laplacian_filter
 

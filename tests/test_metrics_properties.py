@@ -8,7 +8,7 @@ import pytest
 from scipy import ndimage
 
 import metrics
-from bench.errors import UserError
+from common.errors import UserError
 from metrics._filters import MetricWarning
 
 # metrics without a reference column; their tests live here only
@@ -231,8 +231,8 @@ def test_every_metric_documents_itself():
 
 
 def test_evaluate_folders(tmp_path, pair):
-    from bench.io import write_image
-    from metrics.folder import evaluate_folders
+    from common.io import write_image
+    from bench.metrics_folder import evaluate_folders
     a, b = pair
     for d in ("a", "b", "f"):
         (tmp_path / d).mkdir()
@@ -260,7 +260,7 @@ def test_evaluate_folders(tmp_path, pair):
 
 def test_cli_folder_mode_writes_named_rows_and_keeps_them_when_an_image_fails(tmp_path, pair):
     from bench.cli import main
-    from bench.io import write_image
+    from common.io import write_image
     a, b = pair
     for d in ("a", "b", "f"):
         (tmp_path / d).mkdir()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import metrics
-from bench.io import read_image
+from common.io import read_image
 from metrics._filters import to255
 from metrics.structural import piella_q
 

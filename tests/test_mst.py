@@ -1,7 +1,7 @@
 """MST and MST-SR baselines: parity with the authors' Octave outputs, and fusion properties.
 
 Parity: the inputs in ``reference/baselines/inputs`` (8-bit) go in as float32 ``k / 255``, the result
-goes through MATLAB ``uint8`` (``bench.io.to_uint8``) and is compared with ``<method>/<pair>.png``.
+goes through MATLAB ``uint8`` (``common.io.to_uint8``) and is compared with ``<method>/<pair>.png``.
 The default run checks two pairs per method (an authors' pair and a Harvard one);
 ``python -m pytest -m slow tests/test_mst.py`` checks all ten pairs.
 """
@@ -11,8 +11,8 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 import methods
-from bench.errors import UserError
-from bench.io import to_uint8
+from common.errors import UserError
+from common.io import to_uint8
 
 MST_METHODS = ("lp", "rp", "dwt", "dtcwt", "nsct")
 SR_METHODS = ("sr", "lp_sr", "rp_sr", "dwt_sr", "dtcwt_sr", "nsct_sr")

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 from scipy.signal import convolve2d
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods import get_method
 from methods.nsst_papcnn import (matlab_graythresh, nsst_papcnn_fusion, pad_reflect_zero_corners, papcnn_firing_times,
                                  papcnn_parameters)

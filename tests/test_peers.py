@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 import methods
 from bench.cli import main
-from bench.errors import UserError
-from bench.io import read_image
+from common.errors import UserError
+from common.io import read_image
 from bench.peers_parity import TASKS, parity
 from methods import pretrained
 from methods.densefuse import l1_fusion

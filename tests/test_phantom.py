@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bench.errors import UserError
+from common.errors import UserError
 from bench.phantom import (
     COLOUR_MODALITIES, MODALITIES, TISSUES, phantom_anatomy, phantom_pair, phantom_slice,
 )

@@ -9,8 +9,8 @@ import yaml
 import methods
 import metrics
 from bench.datasets import Registry
-from bench.errors import UserError
-from bench.io import read_image, write_image
+from common.errors import UserError
+from common.io import read_image, write_image
 from bench.runner import run_suite
 from methods import pretrained
 

@@ -13,7 +13,7 @@ import pytest
 
 import methods
 from bench.datasets import Registry
-from bench.errors import UserError
+from common.errors import UserError
 from bench.runner import CELLS_FILE, read_cells, run_suite
 
 REPO = Path(__file__).resolve().parents[1]
@@ -373,7 +373,7 @@ def test_safetensors_metadata_that_is_not_json_is_one_line(tmp_path):
 def test_32_bit_integer_tiff_is_refused_and_16_bit_is_divided_by_65535(tmp_path):
     from PIL import Image
 
-    from bench.io import read_image
+    from common.io import read_image
 
     dark = np.full((8, 8), 200, dtype=np.uint16)
     dark[0, 0] = 100

@@ -8,7 +8,7 @@ import pytest
 
 from bench.analysis import holm, most_different_box, wilcoxon_vs_reference
 from bench.datasets import Registry
-from bench.errors import UserError
+from common.errors import UserError
 from bench.runner import run_suite
 from bench.sweeps import expand_methods
 from test_foundation import make_pair_folder

@@ -55,7 +55,7 @@ def test_registered_and_computed_by_the_registry():
 
 
 def test_harvard_ct_mri_pairs_have_a_brain_region(harvard_dir):
-    from bench.io import read_image
+    from common.io import read_image
     ct_files = sorted((harvard_dir / "CT-MRI" / "test" / "CT").glob("*.png"))[:4]
     assert ct_files
     for path in ct_files:

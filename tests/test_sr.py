@@ -4,7 +4,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import methods
-from bench.errors import UserError
+from common.errors import UserError
 from methods.sr import (DEFAULT_DICTIONARY, batch_omp, learn_dictionary, load_dictionary, normalise_columns,
                         overcomplete_dct, sparse_fusion, training_patches)
 

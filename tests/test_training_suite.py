@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bench.datasets import Registry
-from bench.errors import UserError
+from common.errors import UserError
 from bench.runner import run_suite
 from methods.densegan.train import checkpoint_paths
 

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from bench.cli import main
-from bench.errors import UserError
+from common.errors import UserError
 from bench.volumes import (DICOM_LEVELS, MR_PERCENTILES, display_slice, fuse_volume_files, grid_difference,
                            head_mask, normalise, phantom_volumes, read_volume)
 

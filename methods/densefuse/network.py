@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.pretrained import load_network, published
 from methods.densefuse import STRATEGIES
 

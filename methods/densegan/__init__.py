@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.registry import one_of, register_method
 
 REPO = Path(__file__).resolve().parents[2]

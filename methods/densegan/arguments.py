@@ -1,4 +1,4 @@
-"""Command-line options of ``bench train`` / ``methods.densegan.train``, without importing torch.
+"""Command-line options of ``bench train``, without importing torch.
 
 ``bench/cli.py`` builds its parser on every call; keeping these options in a torch-free module keeps
 ``python -m bench list`` and friends fast.

@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan.model import Generator, GeneratorConfig
 
 
@@ -28,7 +28,7 @@ def _atomic(path: Path, write) -> Path:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
         write(tmp)
-        # safetensors creates its file 0600; give it the usual permissions like bench.io's writers do
+        # safetensors creates its file 0600; give it the usual permissions like common.io's writers do
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)

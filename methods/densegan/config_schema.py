@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numbers import Real
 
-from bench.errors import UserError
+from common.errors import UserError
 
 
 def _int(lo=None, hi=None, none=False):

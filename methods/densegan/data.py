@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.colour import luma
-from bench.errors import UserError
+from common.colour import luma
+from common.errors import UserError
 
 
 def synthetic_pair(index: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -32,9 +32,10 @@ def synthetic_pair(index: int, size: int, seed: int = 0) -> tuple[np.ndarray, np
 
 
 class FusionPairs(Dataset):
-    """Pairs from ``data:`` config: ``datasets: [names]`` from the registry, or ``synthetic: {pairs, size}``."""
+    """Pairs from ``data:`` config: ``datasets: [names]`` resolved by ``datasets`` (bench's dataset registry,
+    ``Registry().dataset``, which the ``bench`` commands pass in), or ``synthetic: {pairs, size}``."""
 
-    def __init__(self, cfg: dict, seed: int = 0):
+    def __init__(self, cfg: dict, seed: int = 0, datasets=None):
         self.patch = cfg.get("patch_size")
         self.flips = bool(cfg.get("flips", True))
         self.rot90 = bool(cfg.get("rot90", False))
@@ -52,15 +53,16 @@ class FusionPairs(Dataset):
             n, size = int(cfg["synthetic"]["pairs"]), int(cfg["synthetic"]["size"])
             self.items = [(lambda i=i: synthetic_pair(i, size, seed), "b") for i in range(n)]
         else:
-            from bench.datasets import Registry
-            registry = Registry()
             names = cfg.get("datasets") or []
             if isinstance(names, str):
                 names = [n for n in names.split(",") if n]
             if not names:
                 raise UserError("training config: data.datasets lists no dataset (and no data.synthetic)")
+            if datasets is None:
+                raise UserError("training config: data.datasets names registry datasets, but no dataset registry "
+                                "was given (train through python -m bench train)")
             for name in names:
-                ds = registry.dataset(name)
+                ds = datasets(name)
                 self.items += [(p.load, ds.detail) for p in ds.pairs(cfg.get("max_pairs_per_dataset"))]
         if not self.items:
             raise UserError("training config: the training data holds no pairs")

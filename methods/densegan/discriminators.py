@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan.losses import gradient_magnitude
 from methods.densegan.model import Discriminator, DiscriminatorConfig
 

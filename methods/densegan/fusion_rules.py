@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import UserError
+from common.errors import UserError
 
 FusionFn = Callable[[Sequence[torch.Tensor]], torch.Tensor]
 FUSION_RULES: dict[str, FusionFn] = {}

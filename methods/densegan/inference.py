@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan.fusion_rules import FusionLayer
 from methods.densegan.model import DenseEncoder, Generator, PlainEncoder, StraightThroughClamp
 from methods.registry import single_threaded_torch

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bench.errors import UserError
+from common.errors import UserError
 
 _EPS = 1e-8  # keeps sqrt differentiable where a local energy is 0
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])

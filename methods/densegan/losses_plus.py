@@ -40,7 +40,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan.losses import gaussian_blur as _gaussian_blur, local_intensity_target, sobel
 
 PLUS_LOSS_KEYS = ("lambda_local_int", "lambda_local_contrast", "local_sigma", "local_power",

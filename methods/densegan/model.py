@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.densegan.fusion_rules import FusionLayer
 
 

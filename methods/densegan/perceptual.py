@@ -7,8 +7,7 @@ encoder-decoder trained alone to reconstruct single source images, with
 
 (lambda = 100, one of the paper's values). Here that is a ``Generator`` with the ``mean`` fusion rule
 fed the same image twice, so G(I, I) = decoder(encoder(I)): the saved file is an ordinary generator file
-(``methods/weights/densegan-autoencoder.safetensors``, written by ``python -m methods.densegan.perceptual
-train``) and its encoder, frozen, is the feature network.
+(``methods/weights/densegan-autoencoder.safetensors``, written by ``python -m bench.autoencoder``) and its encoder, frozen, is the feature network.
 
 The loss (``loss.lambda_perceptual``; layers ``loss.perceptual_layers`` among ``stem``, ``dense1`` ...
 ``denseN``; file ``loss.perceptual_weights``, default the shipped one):
@@ -21,7 +20,6 @@ losses of Johnson et al. 2016 as used by fusion networks such as DenseFuse's suc
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.errors import UserError, report_user_error
+from common.errors import UserError
 from methods.densegan.checkpoint import load_generator, save_generator
 from methods.densegan.losses import ssim
 from methods.densegan.model import DenseEncoder, Generator, GeneratorConfig
@@ -73,7 +71,7 @@ def feature_network(path: str, layers: tuple, device: str) -> EncoderFeatures:
     """The frozen encoder of the autoencoder file ``path`` (loaded once per process)."""
     if not Path(path).is_file():
         raise UserError(f"perceptual loss: no feature network {path}; train it with "
-                        f"python -m methods.densegan.perceptual train")
+                        f"python -m bench.autoencoder")
     return EncoderFeatures(load_generator(Path(path)).encoder, layers).to(device)
 
 
@@ -96,16 +94,21 @@ def autoencoder_loss(output: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     return ((output - image) ** 2).mean() + SSIM_WEIGHT * (1.0 - ssim(output, image))
 
 
-def train_autoencoder(out: Path, steps: int = 400, batch: int = 16, patch: int = 64, seed: int = 0,
-                      datasets=("harvard_ct_mri_casewise_train", "harvard_pet_mri_casewise_train",
-                                "harvard_spect_mri_casewise_train")) -> Path:
-    """Train the dense encoder and decoder to reconstruct single source images; save as a generator file."""
+TRAINING_DATASETS = ("harvard_ct_mri_casewise_train", "harvard_pet_mri_casewise_train",
+                     "harvard_spect_mri_casewise_train")
+
+
+def train_autoencoder(out: Path, datasets, steps: int = 400, batch: int = 16, patch: int = 64, seed: int = 0,
+                      names=TRAINING_DATASETS) -> Path:
+    """Train the dense encoder and decoder to reconstruct single source images; save as a generator file.
+
+    ``datasets`` resolves the dataset ``names`` (bench's registry; ``python -m bench.autoencoder``)."""
     from methods.densegan.data import FusionPairs
 
     torch.manual_seed(seed)
     model = Generator(GeneratorConfig(fusion_rule="mean"))
-    data = FusionPairs({"datasets": list(datasets), "patch_size": patch, "rot90": True,
-                        "patches_per_pair": max(1, steps * batch // 1000 + 1)}, seed=seed)
+    data = FusionPairs({"datasets": list(names), "patch_size": patch, "rot90": True,
+                        "patches_per_pair": max(1, steps * batch // 1000 + 1)}, seed=seed, datasets=datasets)
     loader = torch.utils.data.DataLoader(data, batch_size=batch // 2, shuffle=True,
                                          generator=torch.Generator().manual_seed(seed), drop_last=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -125,25 +128,3 @@ def train_autoencoder(out: Path, steps: int = 400, batch: int = 16, patch: int =
                 break
     return save_generator(model, out, {"method": "densegan-autoencoder", "steps": str(steps),
                                        "samples": str(steps * batch), "final_loss": f"{sum(losses[-50:]) / 50:.5f}"})
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m methods.densegan.perceptual",
-                                     description="train the perceptual loss's feature network (DenseFuse stage 1)")
-    parser.add_argument("command", choices=["train"])
-    parser.add_argument("--out", type=Path, default=WEIGHTS)
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        if args.steps < 1:
-            raise UserError(f"--steps must be at least 1, got {args.steps}")
-        print(f"wrote {train_autoencoder(args.out, args.steps)}")
-    except UserError as exc:
-        return report_user_error(exc)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

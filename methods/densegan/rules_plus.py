@@ -234,7 +234,7 @@ def load_stage_one(generator: nn.Module, train_section: dict) -> nn.Module:
     ``freeze`` nothing happens. The stage-2 loss is the config's generator loss (RFN-Nest's own is a
     detail (SSIM) term plus a feature term; our SSIM + detail + intensity terms play that role).
     """
-    from bench.errors import UserError
+    from common.errors import UserError
     from methods.densegan import resolve_weights
     from methods.densegan.checkpoint import load_weights, unprefixed
 

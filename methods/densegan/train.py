@@ -1,9 +1,9 @@
 """Train the dense-block GAN (and its ablations): configs, loop, checkpoints, resume, DDP.
 
-Run it as ``python -m bench train --method densegan [options]``, standalone as
-``python -m methods.densegan.train --method densegan [options]``, or on several GPUs/nodes with
-``torchrun --nproc_per_node 2 -m methods.densegan.train ...`` (DistributedDataParallel: NCCL on GPU,
-gloo on CPU; a DistributedSampler gives every rank a disjoint share; rank 0 logs and checkpoints).
+Run it as ``python -m bench train --method densegan [options]`` (``bench/training.py`` resolves the
+config and passes the dataset registry in), or on several GPUs/nodes with ``torchrun --nproc_per_node 2
+-m bench train ...`` (DistributedDataParallel: NCCL on GPU, gloo on CPU; a DistributedSampler gives every
+rank a disjoint share; rank 0 logs and checkpoints).
 
 The run folder holds ``config.yaml`` (the resolved config), ``log_steps.csv`` / ``log_epochs.csv``,
 ``loss_curve.png``, ``checkpoints/epoch_NNNN.safetensors`` (G and D weights) with
@@ -13,7 +13,6 @@ epoch; on CPU with ``deterministic: true`` a resumed run reproduces an uninterru
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import gc
@@ -32,10 +31,9 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from bench.colour import luma
-from bench.errors import UserError, report_user_error
-from bench.io import read_yaml_mapping
-from methods.densegan.arguments import add_train_arguments
+from common.colour import luma
+from common.errors import UserError
+from common.io import read_yaml_mapping
 from methods.densegan.config_schema import check_config
 from methods.densegan.checkpoint import (load_state, load_weights, prefixed, save_generator, save_state,
                                          save_weights, unprefixed)
@@ -333,7 +331,7 @@ def check_run_folder(out_dir: Path, resume: bool, epochs: int) -> list[int]:
     return done
 
 
-def start_run(config: dict, out_dir: Path, resume: bool) -> TrainingRun:
+def start_run(config: dict, out_dir: Path, resume: bool, datasets=None) -> TrainingRun:
     """Build models, optimizers and data; restore them from the last complete epoch when resuming."""
     rank, world, local_rank = _distributed()
     tc = config["train"]
@@ -389,7 +387,7 @@ def start_run(config: dict, out_dir: Path, resume: bool) -> TrainingRun:
         g_model = DistributedDataParallel(generator, device_ids=ids)
         d_model = DistributedDataParallel(discriminator, device_ids=ids)
 
-    data = FusionPairs(config["data"], seed=int(tc["seed"]))
+    data = FusionPairs(config["data"], seed=int(tc["seed"]), datasets=datasets)
     sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=int(tc["seed"]),
                                  drop_last=True)
     loader = DataLoader(data, batch_size=int(tc["batch_size"]), sampler=sampler, drop_last=True,
@@ -502,19 +500,21 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[dict, list[dict]]:
     return {k: v / run.steps_per_epoch for k, v in sums.items()}, rows
 
 
-def validation_pairs(data_cfg: dict) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``data.val_pairs`` pairs (evenly spaced) of each of ``data.val_datasets``, as (name, luma A, luma B)."""
+def validation_pairs(data_cfg: dict, datasets=None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``data.val_pairs`` pairs (evenly spaced) of each of ``data.val_datasets`` (resolved by ``datasets``, as
+    for ``FusionPairs``), as (name, luma A, luma B)."""
     names = data_cfg.get("val_datasets") or []
     if isinstance(names, str):
         names = [n for n in names.split(",") if n]
     if not names:
         return []
-    from bench.datasets import Registry
-    registry = Registry()
+    if datasets is None:
+        raise UserError("training config: data.val_datasets names registry datasets, but no dataset registry "
+                        "was given (train through python -m bench train)")
     per_dataset = int(data_cfg.get("val_pairs") or 0) or None
     out = []
     for name in names:
-        pairs = registry.dataset(name, announce=False).pairs()
+        pairs = datasets(name).pairs()
         if per_dataset and len(pairs) > per_dataset:
             pairs = [pairs[i] for i in np.linspace(0, len(pairs) - 1, per_dataset).round().astype(int)]
         for pair in pairs:
@@ -611,7 +611,7 @@ def _append_rows(path: Path, rows: list[dict]) -> None:
         _write_rows(path, old + rows, fields)
 
 
-def _fit(config: dict, out_dir: Path, resume: bool):
+def _fit(config: dict, out_dir: Path, resume: bool, datasets=None):
     """The training loop. Returns (generator path or None off rank 0, generator module, indices seen)."""
     rank, world, local_rank = _distributed()
     tc = config["train"]
@@ -631,8 +631,8 @@ def _fit(config: dict, out_dir: Path, resume: bool):
         torch.cuda.set_device(device)
     run = None
     try:
-        run = start_run(config, Path(out_dir), resume)
-        val_pairs = validation_pairs(config["data"]) if rank == 0 else []
+        run = start_run(config, Path(out_dir), resume, datasets)
+        val_pairs = validation_pairs(config["data"], datasets) if rank == 0 else []
         epochs = int(tc["epochs"])
         for epoch in range(run.start_epoch + 1, epochs + 1):
             t0, c0 = time.perf_counter(), time.process_time()
@@ -660,7 +660,7 @@ def _fit(config: dict, out_dir: Path, resume: bool):
             dist.destroy_process_group()
 
 
-def train(config: dict, out_dir: Path, resume: bool = False) -> Path:
+def train(config: dict, out_dir: Path, resume: bool = False, datasets=None) -> Path:
     """Train G and D per ``config`` into ``out_dir``; returns the final generator's safetensors path.
 
     Parameters
@@ -671,49 +671,14 @@ def train(config: dict, out_dir: Path, resume: bool = False) -> Path:
         The run folder (created); refuses to overwrite checkpoints unless ``resume``.
     resume : bool
         Continue from the last epoch whose weights and state are both present.
+    datasets : callable, optional
+        ``name -> dataset`` for the config's ``data.datasets`` and ``data.val_datasets`` (bench's
+        ``Registry().dataset``); not needed for ``data.synthetic`` pairs.
 
     Returns
     -------
     Path
         ``out_dir/generator.safetensors`` (on non-zero ranks: the path rank 0 writes).
     """
-    final, _, _ = _fit(config, out_dir, resume)
+    final, _, _ = _fit(config, out_dir, resume, datasets)
     return final or Path(out_dir) / "generator.safetensors"
-
-
-# ----------------------------------------------------------------------------------------- CLI
-
-def run_train(args: argparse.Namespace) -> Path:
-    method = getattr(args, "method", None) or "densegan"
-    if getattr(args, "data_root", None) is not None:
-        if not Path(args.data_root).is_dir():
-            raise UserError(f"--data-root {args.data_root}: no such folder")
-        os.environ["FUSION_DATA_ROOT"] = str(Path(args.data_root).resolve())
-    overrides = list(args.overrides or [])
-    if args.dataset:
-        overrides.append(f"data.datasets={json.dumps(args.dataset.split(','))}")
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    config = resolve_config(method, args.config, args.profile, overrides)
-    # runs/ beside a checkout; in the working folder for an installed package
-    base = REPO if (REPO / "pyproject.toml").is_file() else Path.cwd()
-    out = args.out or base / "runs" / f"{config.get('method', method)}-{args.profile}"
-    path = train(config, out, resume=args.resume)
-    if _distributed()[0] == 0:
-        print(f"generator weights: {path}")
-    return path
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m methods.densegan.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--method", default="densegan", help="densegan, densegan-nodense, densegan-noloss, ...")
-    add_train_arguments(parser)
-    try:
-        run_train(parser.parse_args(argv))
-    except UserError as exc:
-        return report_user_error(exc)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import UserError
+from common.errors import UserError
 from methods.ifcnn import SCHEMES, snapshot
 from methods.pretrained import load_network
 

@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from bench.errors import UserError
+from common.errors import UserError
 
 # --- 'maxflat' a trous pyramid filters (A. L. da Cunha, quasi-tight frame, bounds 0.97 and 1) -----
 # Each filter is stored as its top-left quadrant; the full filter is that quadrant mirrored

@@ -10,6 +10,10 @@ class UserError(Exception):
     """Bad input, a missing path or an unknown name: one line that says what and where."""
 
 
+class MetricWarning(UserWarning):
+    """A metric returned NaN or took a documented fallback path (0/0, constant image)."""
+
+
 def first_few(names: list[str], k: int = 5, sep: str = ", ") -> str:
     """The first ``k`` of ``names`` for a one-line message, `` ...`` when there are more."""
     return sep.join(names[:k]) + (" ..." if len(names) > k else "")
@@ -26,7 +30,6 @@ def metric_warnings_as_lines() -> None:
     line on stderr instead of Python's file, line and source-line form; other warnings are unchanged."""
     import warnings
 
-    from metrics._filters import MetricWarning
     show_default = warnings.showwarning
     if getattr(show_default, "metric_lines", False):  # already installed (main() called again)
         return

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from bench.errors import UserError, first_few
-from bench.io import images_by_stem, read_image
+from common.errors import UserError, first_few
+from common.io import images_by_stem, read_image
 from bench.pool import process_pool
 
 

@@ -1,6 +1,6 @@
 """Scores of trained generators: per-epoch checkpoints of a run, and shipped methods on test splits.
 
-``python -m methods.densegan.evaluate`` prints the mean of every metric per (dataset, method) on the
+``python -m bench.gan_evaluate`` prints the mean of every metric per (dataset, method) on the
 Harvard test splits -- the table in methods/weights/MODEL_CARD.md; ``--run DIR [--epochs 1,4]`` instead
 scores every (or the listed) epoch checkpoint of a training run and writes ``metrics_vs_epoch.csv`` /
 ``metrics_vs_epoch.png`` (metric against epoch, one line per dataset) into it.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.colour import luma
-from bench.errors import UserError, report_user_error
+from common.colour import luma
+from common.errors import UserError, report_user_error
 
 DEFAULT_DATASETS = ("harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
 DEFAULT_METHODS = ("densegan", "densegan-nodense", "densegan-noloss", "densegan-noloss-nodense",
@@ -165,7 +165,7 @@ def wins(frame: pd.DataFrame, method: str, metrics=None) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m methods.densegan.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.gan_evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
     parser.add_argument("--metrics", default=None, help="comma-separated (default: all registered)")

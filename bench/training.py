@@ -59,7 +59,7 @@ def resolved_config(entry: dict, trainer) -> dict:
 def registry_datasets(name: str):
     """The dataset resolver a trainer's data section needs (``name -> dataset``), from datasets.yaml."""
     from bench.datasets import Registry
-    return Registry().dataset(name, announce=False)
+    return Registry().dataset(name)      # a stand-in (fallback) dataset is announced on stderr
 
 
 def run_train(args) -> Path:

@@ -2,7 +2,7 @@
 
 * Weights (``*.safetensors``): flat tensors with ``generator.`` / ``discriminator.`` prefixes (training
   checkpoints) or the generator alone (shipped files), plus string metadata: ``generator_config`` (JSON of
-  ``GeneratorConfig``) so a file rebuilds its own network. Written to a temp file and ``os.replace``d.
+  ``GeneratorConfig``) so a file rebuilds its own network. Written atomically (``common.io.write_bytes``).
 * Training state (``*.state.pt``): epoch, step, RNG states and optimizer states, written with
   ``torch.save`` and read with ``torch.load(weights_only=True)`` (plain tensors and containers only).
 A weights file that is not safetensors (a pickled ``.pt``/``.pth``, which can run code when loaded) is
@@ -11,37 +11,22 @@ refused with a ``UserError``.
 from __future__ import annotations
 
 import json
-import os
+import io
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_bytes
 
 from common.errors import UserError
+from common.io import write_bytes
 from methods.densegan.model import Generator, GeneratorConfig
-
-
-def _atomic(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        # safetensors creates its file 0600; give it the usual permissions like common.io's writers do
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def save_weights(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    return _atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return write_bytes(path, save_bytes(tensors, metadata=metadata))   # the project's one atomic writer
 
 
 def _check_safetensors(path: Path) -> None:
@@ -131,7 +116,9 @@ def load_generator(path: Path, fusion_rule: str | None = None, device: str = "cp
 
 
 def save_state(state: dict, path: Path) -> Path:
-    return _atomic(path, lambda tmp: torch.save(state, tmp))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return write_bytes(path, buffer.getvalue())
 
 
 def load_state(path: Path) -> dict:

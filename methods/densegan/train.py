@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import csv
 import gc
+import io
 import json
 import math
 import os
@@ -33,7 +34,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from common.colour import luma
 from common.errors import UserError
-from common.io import read_yaml_mapping
+from common.io import read_yaml_mapping, write_text
 from methods.densegan.config_schema import check_config
 from methods.densegan.checkpoint import (load_state, load_weights, prefixed, save_generator, save_state,
                                          save_weights, unprefixed)
@@ -130,12 +131,11 @@ def _read_rows(path: Path) -> list[dict]:
 
 
 def _write_rows(path: Path, rows: list[dict], fields) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
 
 
 def plot_loss_curve(run_dir: Path) -> Path:

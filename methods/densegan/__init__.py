@@ -8,9 +8,12 @@ uses the rule stored with the weights):
 * ``densegan-noloss``         -- trained without the detail and SSIM losses (adversarial + intensity only)
 * ``densegan-noloss-nodense`` -- both ablations
 * ``densegan-lean``           -- full model with a lean decoder 64-32-16-8-1 (~3.4 instead of ~5.8 GMAC)
+* ``densegan-plus``           -- the issue-#6 options that beat the seed (MODEL_CARD_plus.md)
+* ``densegan-equivariant``    -- trained with an equivariant-imaging loss (``losses_plus.equivariance_loss``)
+* ``densegan-perceptual``     -- trained with a perceptual loss from a frozen autoencoder (``perceptual.py``)
 
 By default each uses its shipped generator ``methods/weights/<name>.safetensors`` (see
-methods/weights/MODEL_CARD.md). ``weights=PATH`` takes any safetensors file written by
+methods/weights/MODEL_CARD.md; the last two have none until the training campaign ships them). ``weights=PATH`` takes any safetensors file written by
 ``methods.densegan.train``: a final ``<run>/generator.safetensors``, an epoch checkpoint
 ``<run>/checkpoints/epoch_NNNN.safetensors`` (4-digit epoch; G and D inside, G is used) or a run folder
 (its generator.safetensors); relative paths are tried from the working directory, then the repository

@@ -181,16 +181,17 @@ def _end_with_parent() -> None:
 def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None, status_only: bool = False,
                  nice: int = 0, poll_seconds: float = 5.0, out: str | Path | None = None) -> list[dict]:
     """Train every unfinished run of the campaign file (``jobs`` at a time); returns the campaign table."""
-    out, runs = read_campaign(path, out)
+    out, every_run = read_campaign(path, out)
+    runs = every_run
     if only:
         unknown = sorted(set(only) - {r.name for r in runs})
         if unknown:
             raise UserError(f"{path}: no run named {', '.join(unknown)} (runs: {', '.join(r.name for r in runs)})")
-        runs = [r for r in runs if r.name in only]
-    for run in runs:
+        runs = [r for r in runs if r.name in only]      # trained now; the table keeps listing every run
+    for run in every_run:
         run.epochs = _resolved_epochs(run)
     if status_only:
-        return write_table(out, runs)
+        return write_table(out, every_run)
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     pending = [r for r in runs if run_status(r)["status"] != "finished"]
@@ -233,11 +234,11 @@ def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None,
                        + "".join(_progress_line(r) + "\n" for r in active)
                        + (f"waiting: {', '.join(r.name for r in pending)}\n" if pending else "")
                        + (f"failed: {'; '.join(failed)}\n" if failed else ""), overwrite=True)
-            write_table(out, runs)
+            write_table(out, every_run)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    rows = write_table(out, runs)
+    rows = write_table(out, every_run)
     if failed:
         raise UserError(f"campaign {path}: {len(failed)} run(s) failed: {'; '.join(failed)}")
     return rows

@@ -393,3 +393,26 @@ def test_perceptual_term_is_trained_and_logged(tmp_path):
     cfg["loss"]["perceptual_weights"] = str(tmp_path / "none.safetensors")
     with pytest.raises(UserError, match="no feature network"):
         train(cfg, tmp_path / "run2")
+
+
+def test_campaign_only_trains_the_named_runs_and_lists_every_run(tmp_path, monkeypatch):
+    import bench.campaign as campaign
+    campaign_file = tmp_path / "c.yaml"
+    campaign_file.write_text(f"out: {tmp_path / 'out'}\nruns:\n  - {{method: densegan, seeds: [0, 1]}}\n")
+    started = []
+
+    class FakeProcess:
+        returncode = 0
+
+        def __init__(self, cmd, **_):
+            started.append(cmd)
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(campaign.subprocess, "Popen", FakeProcess)
+    rows = campaign.run_campaign(campaign_file, only=["densegan-s1"], poll_seconds=0.01)
+    assert [r["run"] for r in rows] == ["densegan-s0", "densegan-s1"]
+    assert len(started) == 1 and "train.seed=1" in started[0]
+    with pytest.raises(UserError, match="no run named densegan-s7"):
+        campaign.run_campaign(campaign_file, only=["densegan-s7"])

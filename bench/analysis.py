@@ -61,6 +61,25 @@ def holm(pvalues: dict[str, float]) -> dict[str, float]:
     return {k: adjusted.get(k, float("nan")) for k in pvalues}
 
 
+def better(metric: str, mine: float, theirs: float, margin: float = 0.0) -> bool:
+    """``mine`` beats ``theirs`` on ``metric`` by more than ``margin``, in the metric's own direction.
+
+    The one win rule of the project: reports, the GAN evaluation, the plus study and the target table
+    count wins with it (a lower-is-better metric such as MSE wins by being smaller)."""
+    from metrics import get_metric
+
+    return (mine - theirs > margin) if get_metric(metric).higher_is_better else (theirs - mine > margin)
+
+
+def paired_wilcoxon(x, y, min_pairs: int = 2) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired samples ``x``, ``y`` (Wilcoxon 1945); NaN when
+    fewer than ``min_pairs`` pairs or no pair differs (the test is undefined)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < min_pairs or np.allclose(x - y, 0):
+        return float("nan")
+    return float(stats.wilcoxon(x, y).pvalue)
+
+
 def wilcoxon_vs_reference(scores: pd.DataFrame, reference: str, higher_is_better: bool) -> dict[str, str]:
     """Significance marks against ``reference``: '+' better, '−' worse (Wilcoxon signed-rank, Holm, α = 0.05).
 
@@ -73,10 +92,9 @@ def wilcoxon_vs_reference(scores: pd.DataFrame, reference: str, higher_is_better
         if config == reference:
             continue
         diff = scores[config] - scores[reference]
-        if len(diff) < 2 or np.allclose(diff, 0):
-            pvalues[config] = float("nan")
+        pvalues[config] = paired_wilcoxon(scores[config], scores[reference])
+        if not np.isfinite(pvalues[config]):
             continue
-        pvalues[config] = float(stats.wilcoxon(scores[config], scores[reference]).pvalue)
         sign[config] = np.median(diff) > 0 if np.median(diff) != 0 else diff.mean() > 0
     marks = {reference: "ref"}
     for config, p in holm(pvalues).items():

@@ -146,7 +146,7 @@ def wins(frame: pd.DataFrame, method: str, metrics=None) -> pd.DataFrame:
 
     Returns one row per (dataset, rival) with ``wins``, ``of`` and the metrics ``method`` loses on.
     """
-    from metrics import METRICS
+    from bench.analysis import better
 
     names = list(metrics or [c for c in frame.columns if c not in ("dataset", "method", "pair")])
     means = frame.groupby(["dataset", "method"], sort=False)[names].mean()
@@ -157,10 +157,9 @@ def wins(frame: pd.DataFrame, method: str, metrics=None) -> pd.DataFrame:
             if rival == method:
                 continue
             theirs = means.loc[(dataset, rival)]
-            better = {m: (mine[m] > theirs[m]) if METRICS[m].higher_is_better else (mine[m] < theirs[m])
-                      for m in names}
-            rows.append({"dataset": dataset, "rival": rival, "wins": sum(better.values()), "of": len(names),
-                         "loses on": " ".join(m for m, won in better.items() if not won) or "-"})
+            won = {m: better(m, mine[m], theirs[m]) for m in names}
+            rows.append({"dataset": dataset, "rival": rival, "wins": sum(won.values()), "of": len(names),
+                         "loses on": " ".join(m for m, w in won.items() if not w) or "-"})
     return pd.DataFrame(rows)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.analysis import better
 from common.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
@@ -72,12 +73,6 @@ def score(campaign: Path, datasets, limit: int | None) -> pd.DataFrame:
     return pd.concat([frame, shipped], ignore_index=True)
 
 
-def _better(metric: str, mine: float, theirs: float, margin: float = 0.0) -> bool:
-    from metrics import METRICS
-
-    return (mine - theirs > margin) if METRICS[metric].higher_is_better else (theirs - mine > margin)
-
-
 def targets(frame: pd.DataFrame) -> list[dict]:
     """One row per (dataset, target, rival): what was compared, the count won, and pass/fail."""
     means = frame.groupby(["dataset", "method"])[list(HEADLINE)].mean()
@@ -89,7 +84,7 @@ def targets(frame: pd.DataFrame) -> list[dict]:
             return means.loc[(dataset, method), metric]
 
         for rival in [r for r in SIMPLE if r in have and "densegan" in have]:
-            won = [m for m in ("Qabf", "VIF") if _better(m, mean("densegan", m), mean(rival, m))]
+            won = [m for m in ("Qabf", "VIF") if better(m, mean("densegan", m), mean(rival, m))]
             rows.append({"dataset": dataset, "target": "1 densegan vs simple", "rival": rival, "won": len(won),
                          "needed": 2, "pass": len(won) == 2, "detail": " ".join(won) or "-"})
         seeds = frame[frame.dataset == dataset].assign(config=lambda f: f.method.str.replace(r"-s\d+$", "", regex=True))
@@ -98,18 +93,18 @@ def targets(frame: pd.DataFrame) -> list[dict]:
         for ablation in [a for a in ABLATIONS if a in configs and "densegan" in configs]:
             full, abl = seeds.loc["densegan"], seeds.loc[ablation]
             won = [m for m in HEADLINE
-                   if _better(m, full[m].mean(), abl[m].mean(),
+                   if better(m, full[m].mean(), abl[m].mean(),
                               max(full[m].std(ddof=0), abl[m].std(ddof=0)))]
             rows.append({"dataset": dataset, "target": "2 full vs ablation (beyond seed spread)", "rival": ablation,
                          "won": len(won), "needed": 5, "pass": len(won) >= 5, "detail": " ".join(won) or "-",
                          "seeds": f"{len(full)} vs {len(abl)}"})
         if "densegan-plus" in have:
             if "densegan" in have:
-                won = [m for m in HEADLINE if _better(m, mean("densegan-plus", m), mean("densegan", m))]
+                won = [m for m in HEADLINE if better(m, mean("densegan-plus", m), mean("densegan", m))]
                 rows.append({"dataset": dataset, "target": "3 plus vs densegan", "rival": "densegan",
                              "won": len(won), "needed": 6, "pass": len(won) >= 6, "detail": " ".join(won) or "-"})
             for rival in [r for r in CLASSICAL if r in have]:
-                won = [m for m in ("Qabf", "VIF") if _better(m, mean("densegan-plus", m), mean(rival, m))]
+                won = [m for m in ("Qabf", "VIF") if better(m, mean("densegan-plus", m), mean(rival, m))]
                 rows.append({"dataset": dataset, "target": "3 plus vs classical", "rival": rival, "won": len(won),
                              "needed": 2, "pass": len(won) == 2, "detail": " ".join(won) or "-"})
     return rows

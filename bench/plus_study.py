@@ -119,9 +119,13 @@ def method_fuser(name: str):
 # ----------------------------------------------------------------------------------------- analysis
 
 def wins_against(frame: pd.DataFrame, variant: str, reference: str = "seed") -> int:
-    """Headline (dataset, metric) cells of the Harvard splits where ``variant``'s mean beats ``reference``."""
+    """Headline (dataset, metric) cells of the selection parts where ``variant``'s mean beats ``reference``
+    (``analysis.better``: each metric's own direction)."""
+    from bench.analysis import better
+
     means = frame[frame.dataset.isin(HARVARD)].groupby(["variant", "dataset"])[list(HEADLINE)].mean()
-    return int((means.loc[variant] > means.loc[reference]).to_numpy().sum())
+    return sum(better(m, means.loc[(variant, d), m], means.loc[(reference, d), m])
+               for d in means.loc[variant].index for m in HEADLINE)
 
 
 def harmful(frame: pd.DataFrame, variant: str, reference: str = "seed", tolerance: float = 0.10) -> list[str]:
@@ -167,17 +171,15 @@ def choose_combination(frame: pd.DataFrame, guard: bool = True) -> tuple[list[st
 
 
 def significance(frame: pd.DataFrame, variant: str, dataset: str, metric: str, reference: str = "seed") -> float:
-    """Two-sided Wilcoxon signed-rank p-value, ``variant`` vs ``reference`` paired by image (NaN pairs dropped)."""
-    from scipy.stats import wilcoxon
+    """Two-sided Wilcoxon signed-rank p-value, ``variant`` vs ``reference`` paired by image (NaN pairs dropped;
+    at least 5 pairs)."""
+    from bench.analysis import paired_wilcoxon
 
     sub = frame[frame.dataset == dataset].pivot_table(index="pair", columns="variant", values=metric)
     if variant not in sub or reference not in sub:
         return float("nan")
     pair = sub[[variant, reference]].dropna()
-    diff = pair[variant] - pair[reference]
-    if len(diff) < 5 or np.allclose(diff, 0):
-        return float("nan")
-    return float(wilcoxon(pair[variant], pair[reference]).pvalue)
+    return paired_wilcoxon(pair[variant], pair[reference], min_pairs=5)
 
 
 def table(frame: pd.DataFrame, dataset: str, rows: list[str]) -> pd.DataFrame:

@@ -88,3 +88,14 @@ def test_inset_box_lands_where_images_differ():
     b[40:50, 10:20] = 1.0
     r, c = most_different_box([a, b], 12)
     assert 38 <= r <= 40 and 8 <= c <= 10
+
+
+def test_one_win_rule_and_one_paired_test():
+    from bench.analysis import better, paired_wilcoxon
+    assert better("SSIM", 0.8, 0.7) and not better("SSIM", 0.7, 0.8)
+    assert better("MSE", 10.0, 12.0) and not better("MSE", 12.0, 10.0)       # lower is better
+    assert not better("SSIM", 0.80, 0.79, margin=0.02)
+    assert np.isnan(paired_wilcoxon([1.0, 2.0], [1.0, 2.0]))                   # no pair differs
+    assert np.isnan(paired_wilcoxon([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], min_pairs=5))
+    x = np.arange(12.0)
+    assert paired_wilcoxon(x + 1.0, x) < 0.01

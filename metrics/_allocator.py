@@ -4,7 +4,7 @@ Why: a metric on a 256x256 image allocates dozens of 0.5 MB float64 temporaries.
 that size with ``mmap`` (or trims them off the heap top when freed), so every temporary comes back as
 fresh pages and pays one page fault per 4 KiB on first touch. On the project's virtual machines that
 page-fault cost dominated the small metrics: ``to255`` of one image took 1.4 ms instead of 0.06 ms, and
-MSE 1.3 ms instead of 0.3 ms (``python -m bench.metrics_speed``, one thread, CPU clock).
+MSE 1.3 ms instead of 0.3 ms (``python -m bench.speed.metrics``, one thread, CPU clock).
 
 ``keep_freed_memory`` raises glibc's mmap threshold to its maximum (32 MiB on 64-bit) and the heap
 trim threshold to 256 MiB, i.e. ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` set from inside

@@ -1,7 +1,7 @@
 """Speed of the MST transforms and of Batch-OMP on 256x256 images (run with --benchmark-only).
 
 OMP_NUM_THREADS=2 python -m pytest tests/bench_baselines.py --benchmark-only -q
-Whole methods, per pair, against the Octave timings: ``python -m bench.baseline_speed``.
+Whole methods, per pair, against the Octave timings: ``python -m bench.speed.baseline``.
 """
 import numpy as np
 import pytest

@@ -4,7 +4,7 @@ the inference kernels (Lmax into a buffer, convolution with fused ReLU, the refl
     python -m pytest tests/bench_densegan.py -o addopts="" --benchmark-enable -q
 
 Skipped by default (``--benchmark-skip`` in pyproject's addopts, which ``-o addopts=""`` clears). The
-timing depends on machine load; the table with MACs and parameters is ``python -m bench.densegan_speed``.
+timing depends on machine load; the table with MACs and parameters is ``python -m bench.speed.densegan``.
 """
 import numpy as np
 import pytest

@@ -358,7 +358,7 @@ def test_plus_config_resolves_and_is_registered():
 def synthetic_scores():
     """Per-pair scores: 'good' beats the seed on every headline metric, 'bad' loses on every one."""
     import pandas as pd
-    from bench.plus_study import HARVARD, METRICS
+    from bench.studies.plus import HARVARD, METRICS
     rng = np.random.default_rng(0)
     rows = []
     for dataset in HARVARD:
@@ -372,7 +372,7 @@ def synthetic_scores():
 
 
 def test_study_picks_the_changes_that_beat_the_seed_and_tests_significance():
-    from bench.plus_study import SINGLE_CHANGES, choose_combination, significance, wins_against
+    from bench.studies.plus import SINGLE_CHANGES, choose_combination, significance, wins_against
     frame = synthetic_scores()
     assert wins_against(frame, "local-energy") == 24 and wins_against(frame, "nestfuse") == 0
     chosen, overrides = choose_combination(frame)

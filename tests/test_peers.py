@@ -17,7 +17,7 @@ import methods
 from bench.cli import main
 from common.errors import UserError
 from common.io import read_image
-from bench.peers_parity import TASKS, parity
+from bench.studies.peers_parity import TASKS, parity
 from methods import pretrained
 from methods.densefuse import l1_fusion
 from methods.ifcnn import IFCNN, opencv_rgb_to_grey

@@ -90,7 +90,7 @@ def _cached_generator(path: str, mtime_ns: int, fusion_rule: str, device: str):
     import torch
 
     from methods.densegan.checkpoint import load_generator
-    # channels-last (NHWC) convolutions are ~1.6x faster on CPU for these narrow layers (bench/densegan_speed.py)
+    # channels-last (NHWC) convolutions are ~1.6x faster on CPU for these narrow layers (bench/speed/densegan.py)
     return load_generator(Path(path), fusion_rule, device).to(memory_format=torch.channels_last)
 
 

@@ -256,7 +256,7 @@ def fuse_arrays(generator: Generator, a: np.ndarray, b: np.ndarray, *, tile: int
     intra-op thread. Why both: every multi-threaded torch operation waits at its end for its slowest
     thread; on a shared machine with another process on one of the cores that wait is a scheduler time
     slice per operation, and independent single-threaded bands never wait for each other (measured with
-    ``bench/densegan_speed.py``: about 2x faster than two intra-op threads at a load average of 8 on 2
+    ``bench/speed/densegan.py``: about 2x faster than two intra-op threads at a load average of 8 on 2
     cores), while on an idle machine the intra-op threads are faster (bands pay the halos and, for the
     fused convolution op, the interpreter lock). The pieces overlap by the receptive radius, so every
     choice gives the same result as one piece.

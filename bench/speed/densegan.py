@@ -1,7 +1,7 @@
 """Compute of the dense-block GAN: inference against the machine's convolution peak and IFCNN, training
 throughput, and the peak memory of fusing a large pair.
 
-    python -m bench.densegan_speed [--threads 2] [--repeats 15] [--skip-training] [--skip-memory]
+    python -m bench.speed.densegan [--threads 2] [--repeats 15] [--skip-training] [--skip-memory]
 
 Every inference row is timed in the same run, **interleaved** (repeat r times every row once, in turn),
 so a change of machine load hits all rows alike; the table gives min, median and max wall time per
@@ -42,6 +42,8 @@ import sys
 import time
 
 import numpy as np
+
+from bench.datasets import PACKAGE_ROOT
 
 MEMORY_SCRIPT = """
 import resource, sys, numpy as np, torch
@@ -160,9 +162,9 @@ def _training_rows(threads: int, steps: int) -> list[dict]:
              **train_throughput("before", threads, steps)},
             {"row": TRAIN_LABELS["after"], "processes": f"1 x {threads} threads",
              **train_throughput("after", threads, steps)}]
-    code = ("import json, sys; from bench.densegan_speed import train_throughput; "
+    code = ("import json, sys; from bench.speed.densegan import train_throughput; "
             f"print(json.dumps(train_throughput('after', 1, {steps})))")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(PACKAGE_ROOT)
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(threads)]
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
@@ -176,7 +178,7 @@ def _training_rows(threads: int, steps: int) -> list[dict]:
 def _memory_row(threads: int, size: int) -> dict:
     code = MEMORY_SCRIPT.format(threads=threads, size=size)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          cwd=str(PACKAGE_ROOT))
     rss_kib, _ = done.stdout.split()
     return {"size": size, "peak_rss_gb": int(rss_kib) * 1024 / 1e9}
 

@@ -1,4 +1,4 @@
-"""Speed table of the metric suite: ``python -m bench.metrics_speed [--convention C] [--repeat N]``.
+"""Speed table of the metric suite: ``python -m bench.speed.metrics [--convention C] [--repeat N]``.
 
 Prints, per metric, our median milliseconds per 256x256 triple (over the reference triples of
 ../shared/reference/metrics, or a synthetic triple when that folder is absent), the reference
@@ -35,7 +35,7 @@ REFERENCE_TIMING = {"EN": "EN", "SD": "SD", "SF": "SF", "AG": "AG", "MI": "MI", 
 
 def _triples():
     from common.io import read_image
-    root = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference" / "metrics"
+    root = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "reference" / "metrics"
     if (root / "triples.csv").is_file():
         import pandas as pd
         t = pd.read_csv(root / "triples.csv")

@@ -1,6 +1,6 @@
 """Speed and peak memory of fusing a clinical-size volume pair slice by slice from the command line.
 
-    python -m bench.volume_speed [--method densegan] [--threads 2] [--size 240] [--slices 155] [--repeats 1]
+    python -m bench.speed.volume [--method densegan] [--threads 2] [--size 240] [--slices 155] [--repeats 1]
 
 Writes a BraTS-size MR-T1-Gad + MR-T2 pair (``--size`` x ``--size`` x ``--slices``, 1 mm, int16 NIfTI) made
 from the embedded phantom (``bench.volumes.phantom_volumes``: 8 distinct slices repeated; every slice holds a
@@ -63,7 +63,7 @@ def fuse_once(a: Path, b: Path, out: Path, method: str, threads: int) -> tuple[f
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.volume_speed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.speed.volume", description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="densegan")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, default=240)

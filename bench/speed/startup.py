@@ -1,6 +1,6 @@
 """Start-up time of the command line: ``bench list``, ``bench --help`` and one ``fuse`` with a classical method.
 
-    python -m bench.startup_speed [--repeats 5]
+    python -m bench.speed.startup [--repeats 5]
 
 Each command runs in a fresh interpreter (what a user waits for), from a temporary folder, ``--repeats``
 times interleaved; the table gives min and median wall seconds. The targets on 2 cores
@@ -18,6 +18,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from bench.datasets import PACKAGE_ROOT
 
 
 def _run(cmd: list[str], cwd: str) -> float:
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
         commands = {"bench list": py + ["list"], "bench --help": py + ["--help"],
                     "bench fuse (dwt, 256x256)": py + ["fuse", "a.png", "b.png", "-o", "f.png", "--method", "dwt",
                                                        "--force"]}
-        env_path = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        env_path = os.pathsep.join([str(PACKAGE_ROOT),
                                     os.environ.get("PYTHONPATH", "")])
         os.environ["PYTHONPATH"] = env_path
         times = {k: [] for k in commands}

@@ -1,4 +1,4 @@
-"""``python -m bench.peers_parity``: the deep peers against the authors' own outputs in ``../shared/peers``.
+"""``python -m bench.studies.peers_parity``: the deep peers against the authors' own outputs in ``../shared/peers``.
 
 For each method and Harvard task, fuses the test pairs through ``methods.fuse`` (as a suite does), quantises
 as ``write_image`` does and compares with ``../shared/peers/outputs/<method>/<task>/<name>.png``: the share of
@@ -18,7 +18,7 @@ import numpy as np
 
 from common.errors import UserError, report_user_error
 
-SHARED = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 TASKS = {"CT-MRI": "CT", "PET-MRI": "PET", "SPECT-MRI": "SPECT"}
 METHODS = ("ifcnn", "densefuse", "matr", "gesenet")
 
@@ -55,7 +55,7 @@ def parity(method: str, task: str, limit: int | None = None, shared: Path = SHAR
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.peers_parity", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.studies.peers_parity", description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--pairs", type=int, default=None, help="first N pairs per task (default: all 24)")
     args = parser.parse_args(argv)

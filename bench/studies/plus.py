@@ -1,6 +1,6 @@
 """Issue #6 ablation study of the dense-block GAN: seed vs each single option vs the best combination.
 
-    nice -n 10 python -m bench.plus_study            # train, evaluate, write reports/plus_study/
+    nice -n 10 python -m bench.studies.plus            # train, evaluate, write reports/plus_study/
 
 Every variant is the seed config (methods/configs/densegan.yaml, ``cpu`` profile) plus ``--set``-style
 overrides, trained with one short schedule (``--epochs`` x ``--steps`` steps, ``--patch`` pixels; the same
@@ -410,7 +410,7 @@ def write_report(frame: pd.DataFrame, variants: dict[str, dict], baselines: list
     out.mkdir(parents=True, exist_ok=True)
     order = ["seed", *[v for v in variants if v != "seed"]]
     md = [f"# Issue #6 ablation study of the dense-block GAN", "",
-          f"Command: `nice -n 10 python -m bench.plus_study --epochs {args.epochs} --steps {args.steps} "
+          f"Command: `nice -n 10 python -m bench.studies.plus --epochs {args.epochs} --steps {args.steps} "
           f"--patch {args.patch}{' --limit ' + str(args.limit) if args.limit else ''}`", "",
           f"Every row: seed config (`methods/configs/densegan.yaml`, cpu profile) + its overrides, trained "
           f"{args.epochs} x {args.steps} steps (batch 4, {args.patch}x{args.patch} patches, 1 thread, seed 0) on the "
@@ -460,7 +460,7 @@ def shipped_comparison(args, datasets) -> int:
     frame = pd.concat(frames, ignore_index=True)
     frame["variant"] = frame["variant"].replace({"densegan": "seed"})     # the reference row of ``table``
     lines = ["# Shipped densegan (seed, cpu profile) vs densegan-plus (cpu profile)", "",
-             "Command: `nice -n 10 python -m bench.plus_study --shipped`. Rows: mean ± std over the test pairs, "
+             "Command: `nice -n 10 python -m bench.studies.plus --shipped`. Rows: mean ± std over the test pairs, "
              "metrics on Y; ▲/▼ = significantly better/worse than `seed` = the shipped `densegan` "
              "(Wilcoxon signed-rank, paired by image, p < 0.05).", "", "## Targets", ""]
     lines += [f"* {line}" for line in target_check(frame, "densegan-plus", baselines)]
@@ -481,7 +481,7 @@ def shipped_comparison(args, datasets) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.plus_study", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.studies.plus", description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=60, help="steps per epoch (batch 4)")
     parser.add_argument("--patch", type=int, default=96)

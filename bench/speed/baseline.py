@@ -1,4 +1,4 @@
-"""Speed table of the classical baselines: ``python -m bench.baseline_speed [--threads N] [--pairs K] [--repeat R]``.
+"""Speed table of the classical baselines: ``python -m bench.speed.baseline [--threads N] [--pairs K] [--repeat R]``.
 
 For each MST / MST-SR / SR method, GFF, LLF-IOI, NSCT-PCNN, NSST-PAPCNN, CSMCA, LatLRR, MDLatLRR and
 Bayesian fusion, prints our median seconds per 256x256 pair
@@ -38,7 +38,7 @@ import torch  # noqa: E402
 METHODS = ("lp", "rp", "dwt", "dtcwt", "nsct", "gff", "llf_ioi", "nsct_pcnn", "nsst_papcnn", "csmca",
            "sr", "lp_sr", "rp_sr", "dwt_sr", "dtcwt_sr", "nsct_sr", "latlrr", "mdlatlrr", "bayesian_fusion")
 SR_METHODS = {"sr", "lp_sr", "rp_sr", "dwt_sr", "dtcwt_sr", "nsct_sr"}
-BASELINES = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "reference" / "baselines"
+BASELINES = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "reference" / "baselines"
 HARVARD_PAIRS = ("harvard_CT-MRI_16009", "harvard_PET-MRI_25015", "harvard_SPECT-MRI_10018",
                  "harvard_CT-MRI_16010", "harvard_PET-MRI_25022", "harvard_SPECT-MRI_11010")
 
@@ -65,7 +65,7 @@ def _octave_cpu_seconds() -> dict[str, float]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.baseline_speed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.speed.baseline", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pairs", type=int, default=3, help="reference pairs to time (1-6)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per pair; the fastest (wall) counts")

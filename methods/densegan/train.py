@@ -600,8 +600,16 @@ def end_epoch(run: TrainingRun, epoch: int, means: dict, rows: list[dict], secon
     shown = {k: v for k, v in means.items() if not k.startswith("share_")}
     print(f"epoch {epoch}/{run.config['train']['epochs']}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items())
           + (f"; val_score {val['val_score']:.4f} (best {run.best_score:.4f}, epoch {run.best_epoch})" if val else "")
-          + f" ({seconds:.1f} s, {run.steps_per_epoch * run.samples_per_step / max(seconds, 1e-9):.1f} samples/s)",
+          + f" ({seconds:.1f} s, {run.steps_per_epoch * run.samples_per_step / max(seconds, 1e-9):.1f} samples/s"
+          + (f", ETA {_eta(seconds * (int(run.config['train']['epochs']) - epoch))}"
+             if epoch < int(run.config["train"]["epochs"]) else "") + ")",
           file=sys.stderr)
+
+
+def _eta(seconds: float) -> str:
+    """Remaining time at this epoch's pace, as '1 h 05 min' or '4 min'."""
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _append_rows(path: Path, rows: list[dict]) -> None:

@@ -149,8 +149,8 @@ def _count(generator, size: int) -> dict:
 
 
 def _register(name: str, summary: str) -> None:
-    # issue-#6 hook: fusion_rule None = the rule the weights were trained with (a learned RFN block is
-    # kept; every shipped seed-family file was trained with lmax, so their default result is unchanged)
+    # fusion_rule None = the rule the weights were trained with (a learned RFN block is kept; every
+    # shipped seed-family file was trained with lmax, so their default result is that rule's)
     def fuse_variant(a: np.ndarray, b: np.ndarray, *, weights: str | None = None, fusion_rule: str | None = None,
                      device: str = "cpu") -> np.ndarray:
         return fuse_with_generator(a, b, resolve_weights(name, weights), fusion_rule, device)

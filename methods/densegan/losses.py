@@ -158,7 +158,8 @@ LOSS_KEYS = ("lambda_adv", "lambda_detail", "lambda_ssim", "lambda_int", "gradie
 
 def generator_loss(fused, a, b, detail, fake_logits, cfg: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the generator terms; returns (total, {term: value}) -- zero-weight terms skipped."""
-    from methods.densegan.losses_plus import PLUS_LOSS_KEYS, plus_terms   # issue-#6 hook (lazy: no cycle)
+    # imported here, not at the top: losses_plus builds on this module's blocks (a module-level cycle)
+    from methods.densegan.losses_plus import PLUS_LOSS_KEYS, plus_terms
     unknown = sorted(set(cfg) - set(LOSS_KEYS) - set(PLUS_LOSS_KEYS))
     if unknown:
         raise UserError(f"loss config: unknown key(s) {', '.join(unknown)} (known: {', '.join(LOSS_KEYS + PLUS_LOSS_KEYS)})")
@@ -173,7 +174,7 @@ def generator_loss(fused, a, b, detail, fake_logits, cfg: dict) -> tuple[torch.T
         terms["int"] = (cfg["lambda_int"], intensity_loss(fused, a, b, cfg["intensity_target"],
                                                           float(cfg.get("local_sigma", 3.0)),
                                                           float(cfg.get("local_power", 4.0))))
-    terms.update(plus_terms(fused, a, b, cfg))   # issue-#6 hook: only terms with a non-zero lambda
+    terms.update(plus_terms(fused, a, b, cfg))   # the further terms, each only with a non-zero lambda
     total = sum(w * v for w, v in terms.values())
     return total, {k: float(v.detach()) for k, (_, v) in terms.items()}
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from common.errors import UserError
 from methods.densegan.fusion_rules import FusionLayer
+from methods.densegan.rules_plus import make_fusion      # fixed rules and the learned RFN block
 
 
 def _known_keys(cls, d: dict | None, section: str) -> dict:
@@ -165,7 +166,6 @@ class Generator(nn.Module):
         self.config = config
         encoder_cls = DenseEncoder if config.encoder == "dense" else PlainEncoder
         self.encoder = encoder_cls(config.stem_channels, config.growth, config.dense_layers)
-        from methods.densegan.rules_plus import make_fusion   # issue-#6 hook: learned rules (rfn) too
         self.fusion = make_fusion(config.fusion_rule, config.feature_channels)
         self.decoder = Decoder(config.feature_channels, config.decoder_channels, config.output_activation)
 

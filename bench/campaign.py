@@ -26,7 +26,6 @@ while it runs, with each active run's epoch and an ETA from its mean epoch time.
 """
 from __future__ import annotations
 
-import csv
 import ctypes
 import os
 import signal
@@ -39,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from common.errors import UserError
-from common.io import write_text
+from common.io import read_csv_rows, write_csv_rows, write_text
 
 RUN_KEYS = {"method", "name", "seeds", "set", "profile", "config"}
 TABLE_FIELDS = ("run", "method", "seed", "status", "epochs_done", "epochs", "steps", "samples", "wall_s", "cpu_s",
@@ -114,20 +113,13 @@ def _resolved_epochs(run: CampaignRun) -> int:
     return int(resolved_config(entry, trainer_module(run.method))["train"]["epochs"])
 
 
-def _rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def run_status(run: CampaignRun) -> dict:
     """One row of the campaign table, read from the run folder's logs."""
     from bench.training import trainer_module
 
     done = trainer_module(run.method).completed_epochs(run.out) if run.out.is_dir() else []
-    epochs_log = [r for r in _rows(run.out / "log_epochs.csv") if done and int(r["epoch"]) <= done[-1]]
-    val_log = [r for r in _rows(run.out / "log_val.csv") if done and int(r["epoch"]) <= done[-1]]
+    epochs_log = [r for r in read_csv_rows(run.out / "log_epochs.csv") if done and int(r["epoch"]) <= done[-1]]
+    val_log = [r for r in read_csv_rows(run.out / "log_val.csv") if done and int(r["epoch"]) <= done[-1]]
     finished = bool(done) and done[-1] >= run.epochs and (run.out / "generator.safetensors").is_file()
     active = run.process is not None and run.process.poll() is None
     status = ("finished" if finished else "training" if active else "stopped" if done else "waiting")
@@ -150,17 +142,12 @@ def write_table(out: Path, runs: list[CampaignRun]) -> list[dict]:
     lines = ["| " + " | ".join(TABLE_FIELDS) + " |", "|" + "---|" * len(TABLE_FIELDS)]
     lines += ["| " + " | ".join(str(r.get(k, "")) for k in TABLE_FIELDS) + " |" for r in rows]
     write_text(out / "campaign.md", "\n".join(lines) + "\n", overwrite=True)
-    import io
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=TABLE_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / "campaign.csv", buffer.getvalue(), overwrite=True)
+    write_csv_rows(out / "campaign.csv", rows, TABLE_FIELDS)
     return rows
 
 
 def _progress_line(run: CampaignRun) -> str:
-    rows = _rows(run.out / "log_epochs.csv")
+    rows = read_csv_rows(run.out / "log_epochs.csv")
     done = len(rows)
     if not rows:
         return f"{run.name}: starting (epoch 1/{run.epochs})"

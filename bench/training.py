@@ -24,6 +24,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from bench.datasets import REPO, Registry
 from common.errors import UserError
 
 ENTRY_KEYS = {"method", "config", "profile", "out", "epochs", "set"}
@@ -58,7 +59,6 @@ def resolved_config(entry: dict, trainer) -> dict:
 
 def registry_datasets(name: str):
     """The dataset resolver a trainer's data section needs (``name -> dataset``), from datasets.yaml."""
-    from bench.datasets import Registry
     return Registry().dataset(name)      # a stand-in (fallback) dataset is announced on stderr
 
 
@@ -80,7 +80,6 @@ def run_train(args) -> Path:
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     config = trainer.resolve_config(method, args.config, args.profile, overrides)
-    from bench.datasets import REPO
     out = args.out or REPO / "runs" / f"{config.get('method', method)}-{args.profile}"
     path = trainer.train(config, out, resume=args.resume, datasets=registry_datasets)
     if int(os.environ.get("RANK", 0)) == 0:

@@ -120,6 +120,29 @@ def write_json(path: str | os.PathLike, obj, *, overwrite: bool = True) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", overwrite=overwrite)
 
 
+def read_csv_rows(path: str | os.PathLike) -> list[dict]:
+    """The rows of a CSV file with a header, as dicts of strings; ``[]`` when the file does not exist."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_csv_rows(path: str | os.PathLike, rows: list[dict], fields, *, overwrite: bool = True) -> Path:
+    """Write ``rows`` under the header ``fields`` (keys outside it ignored, missing ones empty), atomically."""
+    import csv
+    import io
+
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(path, buffer.getvalue(), overwrite=overwrite)
+
+
 def write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> Path:
     return _atomic_write(Path(path), lambda fh: fh.write(data), overwrite=overwrite)
 

@@ -14,9 +14,7 @@ epoch; on CPU with ``deterministic: true`` a resumed run reproduces an uninterru
 from __future__ import annotations
 
 import copy
-import csv
 import gc
-import io
 import json
 import math
 import os
@@ -34,7 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from common.colour import luma
 from common.errors import UserError
-from common.io import read_yaml_mapping, write_text
+from common.io import read_csv_rows, read_yaml_mapping, write_csv_rows
 from methods.densegan.config_schema import check_config
 from methods.densegan.checkpoint import (load_state, load_weights, prefixed, save_generator, save_state,
                                          save_weights, unprefixed)
@@ -123,28 +121,13 @@ def _device(requested: str, local_rank: int) -> torch.device:
 
 # ----------------------------------------------------------------------------------------- logging
 
-def _read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _write_rows(path: Path, rows: list[dict], fields) -> None:
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())
-
-
 def plot_loss_curve(run_dir: Path) -> Path:
     """``loss_curve.png``: every logged loss term against the step (matplotlib Agg)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _read_rows(run_dir / "log_steps.csv")
+    rows = read_csv_rows(run_dir / "log_steps.csv")
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [int(r["step"]) for r in rows]
     not_losses = {"epoch", "step", "seconds", "lr_factor"}
@@ -377,9 +360,9 @@ def start_run(config: dict, out_dir: Path, resume: bool, datasets=None) -> Train
         (out_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         # A killed run may have logged past its last checkpoint: drop those rows, the epoch is redone.
         for name in ("log_steps.csv", "log_epochs.csv", "log_val.csv"):
-            rows = _read_rows(out_dir / name)
+            rows = read_csv_rows(out_dir / name)
             if rows:
-                _write_rows(out_dir / name, [r for r in rows if int(r["epoch"]) <= start_epoch], list(rows[0]))
+                write_csv_rows(out_dir / name, [r for r in rows if int(r["epoch"]) <= start_epoch], list(rows[0]))
 
     g_model, d_model = generator, discriminator
     if world > 1:
@@ -400,18 +383,22 @@ def start_run(config: dict, out_dir: Path, resume: bool, datasets=None) -> Train
                        best_epoch, cpu_seconds)
 
 
+def _autocast(run: TrainingRun, dtype: torch.dtype | None):
+    """Autocast to ``dtype`` on the run's device; a no-op context for fp32 (``dtype`` None)."""
+    return torch.autocast(run.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 def discriminator_step(run: TrainingRun, a, b, detail, fused, autocast: torch.dtype | None) -> float:
     """One D update: BCE(D(real), 1) and BCE(D(F), 0), real and fake in separate forward passes.
 
     Each pass is followed by its own backward (as the DCGAN reference does), so batch norm only ever sees a
     batch of real or a batch of fake images, and DDP reduces each pass's gradients on its own.
     """
-    run.discriminator.requires_grad_(True)
     run.opt_d.zero_grad(set_to_none=True)
     real, fake = discriminator_inputs(run.discriminator, a, b, detail, fused.detach())
     total = 0.0
     for inputs, loss_fn in ((real, real_loss), (fake, fake_loss)):
-        with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        with _autocast(run, autocast):
             logits = run.d_model(*inputs)
         loss = loss_fn(logits.float())
         loss.backward()
@@ -429,7 +416,7 @@ def second_pass_terms(run: TrainingRun, a, b, fused, autocast: torch.dtype | Non
         _, transform = draw_transform(cfg.get("equivariance_transforms"))
 
         def fuse(x, y):
-            with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            with _autocast(run, autocast):
                 return run.g_model(x, y).float()
 
         terms["equivariance"] = (float(cfg["lambda_equivariance"]),
@@ -442,9 +429,9 @@ def second_pass_terms(run: TrainingRun, a, b, fused, autocast: torch.dtype | Non
 
 def generator_step(run: TrainingRun, a, b, detail, fused, autocast: torch.dtype | None):
     """One G update through the frozen, unwrapped discriminator (no gradient sync for D in this step)."""
-    run.discriminator.requires_grad_(False)
+    run.discriminator.requires_grad_(False)          # restored below: D's own step trains it
     run.opt_g.zero_grad(set_to_none=True)
-    with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+    with _autocast(run, autocast):
         fake_logits = run.discriminator(fused)
     loss_cfg = run.config["loss"]
     loss_g, terms = generator_loss(fused.float(), a, b, detail, fake_logits.float(), loss_cfg)
@@ -483,7 +470,7 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[dict, list[dict]]:
             for group in opt.param_groups:
                 group["lr"] = float(cfg["optim"][key]) * factor
         a, b, detail = (x.to(run.device, memory_format=torch.channels_last) for x in (a, b, detail))
-        with torch.autocast(run.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        with _autocast(run, autocast):
             fused = run.g_model(a, b)
         loss_d = discriminator_step(run, a, b, detail, fused, autocast)
         loss_g, terms = generator_step(run, a, b, detail, fused, autocast)
@@ -496,7 +483,6 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[dict, list[dict]]:
         if run.rank == 0 and run.step % int(tc.get("log_every", 10)) == 0:
             rows.append({"epoch": epoch, "step": run.step, **values, "lr_factor": round(factor, 6),
                          "seconds": round(time.perf_counter() - t0, 3)})
-    run.discriminator.requires_grad_(True)
     return {k: v / run.steps_per_epoch for k, v in sums.items()}, rows
 
 
@@ -544,7 +530,7 @@ def validation_scores(generator: Generator, pairs) -> dict[str, float]:
 
 def plot_validation_curve(run_dir: Path) -> Path | None:
     """``val_curve.png``: every validation metric and ``val_score`` against the epoch."""
-    rows = _read_rows(run_dir / "log_val.csv")
+    rows = read_csv_rows(run_dir / "log_val.csv")
     if not rows:
         return None
     import matplotlib
@@ -614,9 +600,9 @@ def _eta(seconds: float) -> str:
 
 def _append_rows(path: Path, rows: list[dict]) -> None:
     if rows:
-        old = _read_rows(path)
+        old = read_csv_rows(path)
         fields = list(dict.fromkeys([*(old[0] if old else {}), *rows[0]]))
-        _write_rows(path, old + rows, fields)
+        write_csv_rows(path, old + rows, fields)
 
 
 def _fit(config: dict, out_dir: Path, resume: bool, datasets=None):

@@ -3,10 +3,6 @@ loss shares, intensity targets, EMA and schedule, the validation split, best-che
 
 Everything but the Harvard split check runs on tiny synthetic pairs on CPU.
 """
-import math
-import os
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,17 +16,12 @@ from methods.densegan.discriminators import build_discriminator
 from methods.densegan.losses import generator_loss, intensity_loss, local_intensity_target, weighted_shares
 from methods.densegan.train import (CONFIG_DIR, completed_epochs, ema_decay_at, learning_rate_factor, resolve_config,
                                     train, update_ema)
+from tests.test_densegan_train import tiny_config as train_tiny_config
 
 
 def tiny_config(epochs=2, **train_over):
-    cfg = resolve_config("densegan", profile="cpu", overrides=[
-        "data.synthetic={pairs: 8, size: 24}", "data.patch_size=16",
-        "model.stem_channels=4", "model.growth=4", "model.decoder_channels=[8, 4]",
-        "discriminator.base_channels=4", "discriminator.layers=2",
-        "train.batch_size=2", "train.max_steps_per_epoch=2", "train.log_every=1", "train.threads=1",
-        f"train.epochs={epochs}"])
-    cfg["train"].update(train_over)
-    return cfg
+    """test_densegan_train's tiny run, two steps an epoch."""
+    return train_tiny_config(epochs, **{"max_steps_per_epoch": 2, **train_over})
 
 
 # ----------------------------------------------------------------------------------------- discriminator

@@ -407,3 +407,10 @@ def test_campaign_only_trains_the_named_runs_and_lists_every_run(tmp_path, monke
     assert len(started) == 1 and "train.seed=1" in started[0]
     with pytest.raises(UserError, match="no run named densegan-s7"):
         campaign.run_campaign(campaign_file, only=["densegan-s7"])
+
+
+def test_autoencoder_command_refuses_zero_steps(capsys):
+    from bench.autoencoder import main
+    assert main(["--steps", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --steps must be at least 1, got 0"]

@@ -1,6 +1,6 @@
 """The dense-block GAN's targets (issue #15), scored once on the test parts with the campaign's weights.
 
-    python -m bench.gan_targets --campaign runs/campaign-harvard [--limit N] [--csv scores.csv]
+    python -m bench.gan_targets --campaign campaigns/harvard [--limit N] [--csv scores.csv]
     python -m bench.gan_targets --from-csv scores.csv          # tabulate an earlier scoring again
 
 Every campaign run contributes its ``best.safetensors`` (the epoch with the best validation score; the

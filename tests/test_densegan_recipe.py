@@ -263,6 +263,13 @@ def test_campaign_trains_skips_finished_and_resumes(tmp_path):
                 if line.startswith("# ")]
     assert len(commands) == 2 and "--resume" not in commands[0] and commands[1].endswith("--resume")
 
+    # a campaign folder kept in git has no checkpoints of its finished runs: they stay finished, not retrained
+    import shutil
+    shutil.rmtree(out / "densegan-s0" / "checkpoints")
+    rows = run_campaign(campaign, jobs=1, poll_seconds=0.2)
+    assert [r["status"] for r in rows] == ["finished", "finished"] and rows[0]["epochs_done"] == 2
+    assert (out / "densegan-s0" / "generator.safetensors").stat().st_mtime_ns == stamp
+
 
 def test_campaign_file_errors(tmp_path):
     from bench.campaign import read_campaign

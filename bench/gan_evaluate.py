@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.colour import luma
+from bench.scoring import metric_columns, score_fusers
 from common.errors import UserError, report_user_error
 
 DEFAULT_DATASETS = ("harvard_ct_mri", "harvard_pet_mri", "harvard_spect_mri")
@@ -50,7 +51,6 @@ def evaluate_checkpoints(run_dir: Path, dataset, metrics=None, epochs=None, *, f
     pandas.DataFrame
         One row per (epoch, pair): ``epoch``, ``dataset``, ``pair`` and one column per metric.
     """
-    import metrics as metric_registry
     from methods.densegan import fuse_with_generator
     from methods.densegan.train import checkpoint_paths, completed_epochs
 
@@ -62,16 +62,11 @@ def evaluate_checkpoints(run_dir: Path, dataset, metrics=None, epochs=None, *, f
     missing = sorted(set(wanted) - set(available))
     if missing:
         raise UserError(f"{run_dir}: no checkpoint for epoch(s) {missing} (has {available})")
-    ds = _load_dataset(dataset)
-    pairs = [(p.name, *(luma(x) for x in p.load())) for p in ds.pairs(limit)]
-    rows = []
-    for epoch in wanted:
-        weights = checkpoint_paths(run_dir, epoch)[0]
-        for name, a, b in pairs:
-            fused = fuse_with_generator(a, b, weights, fusion_rule)  # None: the rule stored with the weights
-            rows.append({"epoch": epoch, "dataset": ds.name, "pair": name,
-                         **metric_registry.compute(a, b, fused, names=metrics)})
-    return pd.DataFrame(rows)
+
+    def fuser(weights: Path):       # the generator fuses luma; fusion_rule None: the rule stored with the weights
+        return lambda a, b: fuse_with_generator(luma(a), luma(b), weights, fusion_rule)
+    fusers = {epoch: fuser(checkpoint_paths(run_dir, epoch)[0]) for epoch in wanted}
+    return score_fusers(fusers, [_load_dataset(dataset)], metrics, limit=limit, label="epoch")
 
 
 def plot_metric_vs_epoch(frame: pd.DataFrame, out_path: Path, metrics=None) -> Path:
@@ -80,7 +75,7 @@ def plot_metric_vs_epoch(frame: pd.DataFrame, out_path: Path, metrics=None) -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(metrics or [c for c in frame.columns if c not in ("epoch", "dataset", "pair")])
+    names = list(metrics or metric_columns(frame))
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), squeeze=False)
     for ax, metric in zip(axes[0], names):
         for dataset, group in frame.groupby("dataset"):
@@ -125,20 +120,12 @@ def evaluate_methods(methods=DEFAULT_METHODS, datasets=DEFAULT_DATASETS, metrics
 
     ``methods`` holds names or specs with parameters, ``densegan[fusion_rule=max]`` (``parse_method_spec``).
     """
-    import metrics as metric_registry
     from methods import fuse
 
-    parsed = [(spec, *parse_method_spec(spec)) for spec in methods]
-    rows = []
-    for dataset in datasets:
-        ds = _load_dataset(dataset)
-        for pair in ds.pairs(limit):
-            a, b = pair.load()
-            for method, name, params in parsed:
-                fused = fuse(a, b, name, **params)
-                rows.append({"dataset": ds.name, "method": method, "pair": pair.name,
-                             **metric_registry.compute(a, b, fused, names=metrics)})
-    return pd.DataFrame(rows)
+    def fuser(name: str, params: dict):
+        return lambda a, b: fuse(a, b, name, **params)
+    fusers = {spec: fuser(*parse_method_spec(spec)) for spec in methods}
+    return score_fusers(fusers, [_load_dataset(d) for d in datasets], metrics, limit=limit)
 
 
 def wins(frame: pd.DataFrame, method: str, metrics=None) -> pd.DataFrame:
@@ -148,7 +135,7 @@ def wins(frame: pd.DataFrame, method: str, metrics=None) -> pd.DataFrame:
     """
     from bench.analysis import better
 
-    names = list(metrics or [c for c in frame.columns if c not in ("dataset", "method", "pair")])
+    names = list(metrics or metric_columns(frame))
     means = frame.groupby(["dataset", "method"], sort=False)[names].mean()
     rows = []
     for dataset in means.index.get_level_values(0).unique():

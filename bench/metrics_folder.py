@@ -10,6 +10,7 @@ from tqdm import tqdm
 from common.errors import UserError, first_few
 from common.io import images_by_stem, read_image
 from bench.pool import process_pool
+from bench.scoring import score_fused
 
 
 def _pairs(a_dir: Path, b_dir: Path, f_dir: Path) -> list[tuple[str, Path, Path, Path]]:
@@ -33,11 +34,9 @@ def _pairs(a_dir: Path, b_dir: Path, f_dir: Path) -> list[tuple[str, Path, Path,
 
 
 def _score(job):
-    import metrics
-
     stem, a_path, b_path, f_path, names, convention = job
     try:
-        values = metrics.compute(read_image(a_path), read_image(b_path), read_image(f_path), names, convention)
+        values, _ = score_fused(read_image(a_path), read_image(b_path), read_image(f_path), names, convention)
     except UserError as exc:
         return {"name": stem, "error": f"{stem}: {exc}"}
     return {"name": stem, **values}

@@ -48,6 +48,20 @@ def _show(ax, img, title=None, ylabel=None):
         ax.set_ylabel(ylabel, fontsize=7)
 
 
+def show_with_inset(ax, img, box, title=None, ylabel=None):
+    """The grids' one panel: ``img`` with ``box`` = (row, col, size) outlined and magnified in its lower-right
+    corner (every figure grid of the suite draws its panels with this)."""
+    _show(ax, img, title, ylabel)
+    r0, c0, size = box
+    crop = img[r0:r0 + size, c0:c0 + size]
+    ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, ec="#ff3", lw=0.8))
+    zoom = ax.inset_axes([0.56, 0.0, 0.44, 0.44])
+    zoom.imshow(crop, cmap="gray" if crop.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    zoom.set_xticks([]), zoom.set_yticks([])
+    for spine in zoom.spines.values():
+        spine.set_edgecolor("#ff3")
+
+
 # --- subjective --------------------------------------------------------------------------------------------
 
 def figure_grid(out: Path, dataset, pairs, labels: list[str], inset=None, difference_to: str | None = None) -> Path:
@@ -80,14 +94,8 @@ def figure_grid(out: Path, dataset, pairs, labels: list[str], inset=None, differ
             r0, c0 = analysis.most_different_box(fused, size)
         for j, img in enumerate([a, b] + fused):
             ax = axes[i * block + j // ncols, j % ncols]
-            _show(ax, img, header[j] if i == 0 or j >= ncols else None, pair.name if j % ncols == 0 else None)
-            crop = img[r0:r0 + size, c0:c0 + size]
-            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), size, size, fill=False, ec="#ff3", lw=0.8))
-            zoom = ax.inset_axes([0.56, 0.0, 0.44, 0.44])
-            zoom.imshow(crop, cmap="gray" if crop.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-            zoom.set_xticks([]), zoom.set_yticks([])
-            for spine in zoom.spines.values():
-                spine.set_edgecolor("#ff3")
+            show_with_inset(ax, img, (r0, c0, size), header[j] if i == 0 or j >= ncols else None,
+                            pair.name if j % ncols == 0 else None)
         if difference_to:
             ref = fused[labels.index(difference_to)]
             from common.colour import luma

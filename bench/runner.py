@@ -33,6 +33,7 @@ from bench.datasets import REPO, Registry
 from common.errors import UserError
 from common.io import read_image, write_image, write_json, write_text
 from bench.pool import process_pool
+from bench.scoring import score_fused
 from bench.sweeps import Config, expand_methods
 
 CELLS_FILE = "cells.jsonl"
@@ -151,7 +152,6 @@ def _run_pair(task: dict) -> int:
     finished before it stay recorded.
     """
     import methods
-    import metrics
 
     registry = Registry(Path(task["registry"]))
     dataset = registry.dataset(task["dataset"], task["data_root"], announce=False)
@@ -172,9 +172,7 @@ def _run_pair(task: dict) -> int:
             else:
                 fused = methods.fuse(a, b, config.method, **config.kwargs)
                 seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            scores = metrics.compute(a, b, fused, task["metrics"], convention=task["convention"])
-            metric_seconds = time.perf_counter() - start
+            scores, metric_seconds = score_fused(a, b, fused, task["metrics"], task["convention"])
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
         except Exception as exc:

@@ -149,9 +149,16 @@ def test_evaluate_checkpoints_and_plot(tmp_path):
     ds = Dataset(name="synthetic", description="", modalities=("A", "B"), colour=None, detail="b",
                  list_pairs=lambda: [Pair("synthetic", f"p{i}", lambda i=i: synthetic_pair(i, 24)) for i in range(3)])
     frame = evaluate_checkpoints(tmp_path / "run", ds, ["EN", "SSIM"])
-    assert list(frame.columns) == ["epoch", "dataset", "pair", "EN", "SSIM"]
+    assert list(frame.columns) == ["epoch", "dataset", "pair", "seconds", "metric_seconds", "EN", "SSIM"]
     assert len(frame) == 6 and sorted(frame.epoch.unique()) == [1, 2]
-    assert np.isfinite(frame[["EN", "SSIM"]].to_numpy()).all()
+    # the scores are those of the epoch's own generator on that pair
+    import metrics
+    from methods.densegan import fuse_with_generator
+    from methods.densegan.train import checkpoint_paths
+    a, b = synthetic_pair(1, 24)
+    expected = metrics.compute(a, b, fuse_with_generator(a, b, checkpoint_paths(tmp_path / "run", 2)[0]), ["EN", "SSIM"])
+    row = frame[(frame.epoch == 2) & (frame.pair == "p1")].iloc[0]
+    assert (row.EN, row.SSIM) == pytest.approx((expected["EN"], expected["SSIM"]), abs=1e-12)
     assert plot_metric_vs_epoch(frame, tmp_path / "m.png").stat().st_size > 1000
     with pytest.raises(UserError, match="no checkpoint for epoch"):
         evaluate_checkpoints(tmp_path / "run", ds, ["EN"], epochs=[7])

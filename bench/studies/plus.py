@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import REPO, Registry
+from bench.scoring import score_fusers
 from common.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
@@ -84,23 +85,10 @@ def train_variant(name: str, overrides: list[str], args) -> tuple[Path, float]:
 
 def score(label: str, fuse_fn, datasets, args) -> pd.DataFrame:
     """Per-pair metrics of ``fuse_fn(a, b)`` on ``datasets`` (cached in runs/<label>/scores.csv)."""
-    import metrics
-
     cache = args.runs / "scores" / f"{label}.csv"
     if cache.is_file():
         return pd.read_csv(cache)
-    registry = Registry()
-    rows = []
-    for dataset in datasets:
-        ds = registry.dataset(dataset, announce=False)
-        for pair in ds.pairs(args.limit):
-            a, b = pair.load()
-            start = time.perf_counter()
-            fused = fuse_fn(a, b)
-            seconds = time.perf_counter() - start
-            rows.append({"variant": label, "dataset": dataset, "pair": pair.name, "seconds": seconds,
-                         **metrics.compute(a, b, fused, names=list(METRICS))})
-    frame = pd.DataFrame(rows)
+    frame = score_fusers({label: fuse_fn}, datasets, list(METRICS), limit=args.limit, label="variant")
     cache.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(cache, index=False)
     return frame
@@ -233,19 +221,6 @@ def target_check(frame: pd.DataFrame, best: str, baselines: list[str]) -> list[s
 
 # ----------------------------------------------------------------------------------------- figures
 
-def _inset(ax, image, box, cmap):
-    """A zoomed copy of ``box`` = (y0, x0, size) in the lower-right corner of ``ax``, and its outline."""
-    from matplotlib.patches import Rectangle
-    y0, x0, s = box
-    ax.add_patch(Rectangle((x0, y0), s, s, fill=False, edgecolor="yellow", linewidth=0.8))
-    inset = ax.inset_axes([0.58, 0.0, 0.42, 0.42])
-    inset.imshow(image[y0:y0 + s, x0:x0 + s], cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-    inset.set_xticks([])
-    inset.set_yticks([])
-    for spine in inset.spines.values():
-        spine.set_edgecolor("yellow")
-
-
 def figure_grid(rows: dict[str, Path], pairs: list[tuple[str, str]], out: Path, boxes) -> Path:
     """Rows: sources + every variant; columns: one pair per dataset; zoomed inset per panel."""
     import matplotlib
@@ -253,6 +228,8 @@ def figure_grid(rows: dict[str, Path], pairs: list[tuple[str, str]], out: Path, 
     import matplotlib.pyplot as plt
 
     import methods
+    from bench.report import show_with_inset
+
     registry = Registry()
     loaded = []
     for dataset, name in pairs:
@@ -263,16 +240,8 @@ def figure_grid(rows: dict[str, Path], pairs: list[tuple[str, str]], out: Path, 
     for j, ((a, b), box) in enumerate(zip(loaded, boxes)):
         images = [a, b] + [methods.fuse(a, b, "densegan", weights=str(p)) for p in rows.values()]
         for i, (label, image) in enumerate(zip(labels, images)):
-            ax = axes[i][j]
-            cmap = None if image.ndim == 3 else "gray"
-            ax.imshow(image, cmap=cmap, vmin=0, vmax=1)
-            _inset(ax, image, box, cmap)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(label, fontsize=8)
-            if i == 0:
-                ax.set_title(f"{pairs[j][0]} {pairs[j][1]}", fontsize=8)
+            show_with_inset(axes[i][j], image, box, f"{pairs[j][0]} {pairs[j][1]}" if i == 0 else None,
+                            label if j == 0 else None)
     fig.tight_layout()
     fig.savefig(out, dpi=48)
     plt.close(fig)

@@ -80,7 +80,7 @@ def transform_gaps(a, b, fused, fuse, metric_names, *, convention="default") -> 
 
     ``fused`` is F(A, B) (8-bit, as stored); ``fuse(a, b)`` fuses a transformed pair.
     """
-    import metrics
+    from bench.scoring import score_fused
 
     rows = []
     for name, transform in TRANSFORMS.items():
@@ -89,8 +89,8 @@ def transform_gaps(a, b, fused, fuse, metric_names, *, convention="default") -> 
         moved = to_8bit(fuse(ta, tb))
         seconds = time.perf_counter() - start
         expected = np.ascontiguousarray(transform(fused))
-        ours = metrics.compute(ta, tb, moved, metric_names, convention=convention)
-        reference = metrics.compute(ta, tb, expected, metric_names, convention=convention)
+        ours, _ = score_fused(ta, tb, moved, metric_names, convention)
+        reference, _ = score_fused(ta, tb, expected, metric_names, convention)
         rows.append({"transform": name, "psnr": psnr(expected, moved), "seconds": seconds,
                      **{f"delta_{m}": ours[m] - reference[m] for m in metric_names}})
     return rows

@@ -20,6 +20,11 @@ final generator written) is skipped, a started one resumes from its last complet
 same command after a kill loses at most one epoch per run. ``--jobs N`` trains N runs at once. A child
 process is ended when the campaign ends, by a signal or a crash (Linux: ``PR_SET_PDEATHSIG``).
 
+``--ship`` copies, for every registered configuration with finished runs, the ``best.safetensors`` of the
+seed with the best validation score into ``methods/weights/<method>.safetensors`` (the shipped weights the
+registered methods load), with the run's name and seed added to its metadata; it replaces a shipped file
+only with ``--replace``. Test splits play no part in the choice.
+
 ``<out>/campaign.csv`` and ``campaign.md`` hold the campaign table (status, epochs, samples seen, wall and
 CPU time, the best validation epoch and its scores); ``<out>/progress.txt`` is rewritten every few seconds
 while it runs, with each active run's epoch and an ETA from its mean epoch time.
@@ -234,4 +239,68 @@ def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None,
     rows = write_table(out, every_run)
     if failed:
         raise UserError(f"campaign {path}: {len(failed)} run(s) failed: {'; '.join(failed)}")
+    return rows
+
+
+# ----------------------------------------------------------------------------------------- shipping
+
+def finished_best_weights(out: str | Path) -> dict[str, dict[int, Path]]:
+    """{configuration: {seed: best.safetensors}} of the finished runs in a campaign folder.
+
+    A run counts when it is named ``<method>-s<seed>`` with a registered method (named recipe variants such
+    as ``densegan-intmax-s0`` are validation checks, not configurations) and its final generator is written
+    (training ended); its ``best.safetensors`` is the epoch with the best validation score.
+    """
+    import methods
+
+    found: dict[str, dict[int, Path]] = {}
+    for best in sorted(Path(out).glob("*-s*/best.safetensors")):
+        method, _, seed = best.parent.name.rpartition("-s")
+        if seed.isdigit() and method in methods.METHODS and (best.parent / "generator.safetensors").is_file():
+            found.setdefault(method, {})[int(seed)] = best
+    return found
+
+
+def validation_score(weights: Path) -> float:
+    """The validation score stored in a ``best.safetensors`` (NaN when it has none)."""
+    from safetensors import safe_open
+
+    with safe_open(weights, "pt") as f:
+        return float(f.metadata().get("val_score", "nan"))
+
+
+def best_seed(runs: dict[int, Path]) -> int:
+    """The seed whose best validation score is highest."""
+    return max(runs, key=lambda seed: validation_score(runs[seed]))
+
+
+def ship_weights(out: str | Path, weights_dir: str | Path, *, replace: bool = False) -> list[dict]:
+    """Copy each configuration's validation-best seed into ``weights_dir/<method>.safetensors``; returns one
+    row per configuration (method, seed, run, epoch, val_score, path). Refuses to replace an existing file
+    unless ``replace`` (checked for every file before any is written)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    found = finished_best_weights(out)
+    if not found:
+        raise UserError(f"{out}: no finished run to ship (a run is finished when its generator.safetensors "
+                        f"is written)")
+    weights_dir = Path(weights_dir)
+    chosen = {method: best_seed(runs) for method, runs in found.items()}
+    existing = [str(weights_dir / f"{m}.safetensors") for m in chosen if (weights_dir / f"{m}.safetensors").exists()]
+    if existing and not replace:
+        raise UserError(f"would replace {', '.join(existing)}; pass --replace to ship over the current weights")
+    rows = []
+    for method, seed in sorted(chosen.items()):
+        source = found[method][seed]
+        with safe_open(source, "pt") as f:
+            meta = dict(f.metadata())
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta.update(campaign_run=source.parent.name, seed=str(seed), seeds_finished=str(len(found[method])))
+        target = weights_dir / f"{method}.safetensors"
+        tmp = target.with_name(target.name + ".tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, target)
+        rows.append({"method": method, "seed": seed, "run": source.parent.name, "epoch": meta.get("epoch", ""),
+                     "val_score": meta.get("val_score", ""), "path": str(target)})
     return rows

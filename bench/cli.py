@@ -132,8 +132,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_campaign(args) -> int:
-    from bench.campaign import run_campaign
+    from bench.campaign import read_campaign, run_campaign, ship_weights
 
+    if args.ship:
+        from methods.densegan import WEIGHTS_DIR
+
+        out, _ = read_campaign(args.file, args.out)
+        for row in ship_weights(out, WEIGHTS_DIR, replace=args.replace):
+            print(f"{row['method']}: {row['run']} epoch {row['epoch']} (val_score {row['val_score']}) -> {row['path']}")
+        return 0
     rows = run_campaign(args.file, jobs=args.jobs, only=_csv_list(args.only), status_only=args.status,
                         nice=args.nice, out=args.out)
     finished = sum(r["status"] == "finished" for r in rows)
@@ -240,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--status", action="store_true", help="write and print nothing but the campaign table")
     cmp.add_argument("--nice", type=int, default=0, help="niceness added to each training process")
     cmp.add_argument("--out", help="output folder (default: the campaign file's `out`)")
+    cmp.add_argument("--ship", action="store_true",
+                     help="copy each configuration's validation-best finished seed into methods/weights/")
+    cmp.add_argument("--replace", action="store_true", help="with --ship: replace the shipped weights files")
     cmp.set_defaults(func=cmd_campaign)
 
     lst = sub.add_parser("list", help="list suites, datasets, methods and metrics")

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis import better
+from bench.campaign import best_seed, finished_best_weights
 from common.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
@@ -35,28 +36,11 @@ ABLATIONS = ("densegan-nodense", "densegan-noloss", "densegan-noloss-nodense")
 
 
 def campaign_weights(campaign: Path) -> dict[str, dict[int, Path]]:
-    """{configuration: {seed: best.safetensors}} of the campaign's runs named ``<method>-s<seed>`` (named
-    recipe variants such as ``densegan-intmax-s0`` are validation checks, not rows of this table)."""
-    import methods
-
-    found: dict[str, dict[int, Path]] = {}
-    for best in sorted(Path(campaign).glob("*-s*/best.safetensors")):
-        method, _, seed = best.parent.name.rpartition("-s")
-        if seed.isdigit() and method in methods.METHODS:
-            found.setdefault(method, {})[int(seed)] = best
+    """{configuration: {seed: best.safetensors}} of the campaign's finished runs."""
+    found = finished_best_weights(campaign)
     if not found:
-        raise UserError(f"{campaign}: no run folder with a best.safetensors (train the campaign first)")
+        raise UserError(f"{campaign}: no finished run with a best.safetensors (train the campaign first)")
     return found
-
-
-def best_seed(runs: dict[int, Path]) -> int:
-    """The seed whose best validation score is highest (read from its weights' metadata)."""
-    from safetensors import safe_open
-
-    def score(path: Path) -> float:
-        with safe_open(path, "pt") as f:
-            return float(f.metadata().get("val_score", "nan"))
-    return max(runs, key=lambda s: score(runs[s]))
 
 
 def score(campaign: Path, datasets, limit: int | None) -> pd.DataFrame:

@@ -421,3 +421,34 @@ def test_autoencoder_command_refuses_zero_steps(capsys):
     assert main(["--steps", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --steps must be at least 1, got 0"]
+
+
+def test_ship_weights_takes_the_validation_best_finished_seed(tmp_path):
+    from bench.campaign import ship_weights
+    from methods.densegan.checkpoint import load_generator, save_generator
+    from methods.densegan.model import Generator, GeneratorConfig
+
+    cfg = GeneratorConfig(stem_channels=4, growth=4, decoder_channels=(4,))
+    runs = {"densegan-s0": (0.5, True), "densegan-s1": (0.6, True),
+            "densegan-nodense-s0": (0.7, False),     # still training: no final generator
+            "densegan-intmax-s0": (0.9, True)}       # a recipe variant, not a registered configuration
+    generators = {}
+    for i, (name, (score, finished)) in enumerate(runs.items()):
+        torch.manual_seed(i)
+        generators[name] = Generator(cfg)
+        (tmp_path / name).mkdir()
+        save_generator(generators[name], tmp_path / name / "best.safetensors",
+                       {"val_score": str(score), "epoch": str(3 + i)})
+        if finished:
+            save_generator(generators[name], tmp_path / name / "generator.safetensors")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    rows = ship_weights(tmp_path, weights)
+    assert [(r["method"], r["seed"], r["epoch"]) for r in rows] == [("densegan", 1, "4")]
+    assert sorted(p.name for p in weights.iterdir()) == ["densegan.safetensors"]
+    shipped = load_generator(weights / "densegan.safetensors")
+    for key, value in generators["densegan-s1"].state_dict().items():
+        assert torch.equal(shipped.state_dict()[key], value)
+    with pytest.raises(UserError, match="--replace"):
+        ship_weights(tmp_path, weights)
+    assert ship_weights(tmp_path, weights, replace=True)[0]["run"] == "densegan-s1"

@@ -63,6 +63,8 @@ Relative intensities follow typical 1.5 T spin-echo contrasts and CT attenuation
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -290,6 +292,117 @@ class _Grid:
         return full
 
 
+@dataclass(frozen=True, eq=False)
+class _Head:
+    """Head outline (an egg with a little random shape) and the thickness of its layers."""
+
+    ax: float
+    ay: float
+    shape_amp: np.ndarray
+    shape_phase: np.ndarray
+    level: float
+    fat_base: float
+    skull_base: float
+    sas_mm: float  # subarachnoid space, wider with atrophy
+    skin_mm: float = 1.3
+
+    def radii(self, angle: np.ndarray) -> dict[str, np.ndarray]:
+        """Radii (mm) of the skin, fat, skull and pial surfaces along direction ``angle``."""
+        sin_a, cos_a = np.sin(angle), np.cos(angle)
+        # Occiput broader than the forehead; a little random shape.
+        outline = _ellipse_radius(angle, self.ax * (1 + 0.05 * sin_a), self.ay)
+        outline = outline * (1 + _harmonics(angle, self.shape_amp, self.shape_phase, first=2))
+        temporalis = 5.0 * _bump(self.level, 0.0, 0.5) * np.exp(-((sin_a + 0.15) / 0.45) ** 2)
+        fat_mm = self.fat_base * (1 + 0.3 * sin_a ** 2)
+        # Skull thickest at the frontal and occipital poles, thin at the temporal squama.
+        skull_mm = self.skull_base * (1 + 0.3 * sin_a ** 2) * (1 - 0.25 * cos_a ** 2 * _bump(self.level, 0.0, 0.6))
+        fat_out = outline - self.skin_mm
+        fat_in = fat_out - fat_mm
+        skull_out = fat_in - 1.0 - temporalis  # galea, plus temporalis muscle at low levels
+        skull_in = skull_out - skull_mm
+        return {"outline": outline, "fat_out": fat_out, "fat_in": fat_in, "skull_out": skull_out,
+                "skull_in": skull_in, "pial": skull_in - self.sas_mm,
+                "diploe_out": skull_out - 0.3 * skull_mm, "diploe_in": skull_in + 0.25 * skull_mm}
+
+
+@dataclass(frozen=True, eq=False)
+class _Slice:
+    """What every part of the anatomy of one slice needs: its level, grid and head.
+
+    The arrays (``x, y, r, theta, depth`` and the head ``layers``) cover the grid's box around the head.
+    """
+
+    level: float
+    section: float  # width of the head at this level relative to its widest
+    grid: _Grid
+    r: np.ndarray
+    theta: np.ndarray
+    angle_slot: np.ndarray  # nearest entry of _ANGLES for every pixel
+    head: _Head
+    layers: dict[str, np.ndarray]  # head.radii at every pixel
+    depth: np.ndarray  # first-order distance below the brain surface
+    brain_ax: float
+    brain_ay: float
+    atrophy: float
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.grid.x
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.grid.y
+
+    @property
+    def pixel_mm(self) -> float:
+        return self.grid.pixel_mm
+
+    def polar(self, table: np.ndarray) -> np.ndarray:
+        """Evaluate a function of angle, tabulated on _ANGLES, at every pixel."""
+        return table[self.angle_slot]
+
+    def at(self, u: float, v: float) -> tuple[float, float]:
+        """Head-frame position (mm) of brain-normalised coordinates ``u, v``."""
+        return u * self.brain_ax, v * self.brain_ay
+
+
+@dataclass(frozen=True, eq=False)
+class _Lesion:
+    """Where the lesion is cut, and the mass-effect warp of the structures around it."""
+
+    r: float  # radius of the lesion in this slice
+    x: float
+    y: float
+    side: float  # -1 or +1: the hemisphere
+    lx: np.ndarray  # pixel positions relative to the lesion centre
+    ly: np.ndarray
+    dist: np.ndarray
+    wx: np.ndarray  # warped coordinates at which interior structures are sampled
+    wy: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Sulci:
+    """Gyral folding: where the sulci are, how deep, and the cortical thickness."""
+
+    offset: np.ndarray  # 0 on a sulcus, +-pi on a gyral crown
+    arc_mm: np.ndarray  # distance from the sulcus line
+    depth: np.ndarray  # depth of the nearest sulcus
+    half: np.ndarray  # half-width of the sulcus
+    sdf: np.ndarray
+    cortex_mm: float
+
+
+@dataclass(frozen=True, eq=False)
+class _Fissure:
+    """Interhemispheric fissure, following the midline shift."""
+
+    half: float
+    gap_mm: float  # half-length of the corpus callosum it stops at (0 above it)
+    abs_mid: np.ndarray  # distance from the (warped) midline
+    sdf: np.ndarray
+
+
 def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[str, np.ndarray]:
     """Partial-volume tissue fractions of phantom slice ``index``.
 
@@ -309,7 +422,22 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
         and sum to one in every pixel.
     """
     _check_args(index, seed, size)
+    # One generator for the whole slice: the parts below draw from it in this order.
     rng = np.random.default_rng([seed, index, 0x5EED])
+    s = _slice_frame(rng, index, size)
+    lesion = _place_lesion(rng, s)
+    sulci = _sulci(rng, s)
+    fissure = _interhemispheric_fissure(s, lesion)
+    gm_sdf, wm_sdf = _grey_white_sdfs(rng, s, lesion, sulci, fissure)
+    deep_sdf, ventricle_sdf, choroid_sdf = _deep_structures(s, lesion)
+    lesion_sdf, core_sdf, oedema_cover = _lesion_tissues(rng, s, lesion, fissure.half)
+    vessel_sdf = _vessel_sdf(rng, s)
+    return _compose_slice(s, vessel=vessel_sdf, choroid=choroid_sdf, core=core_sdf, lesion=lesion_sdf,
+                          ventricle=ventricle_sdf, deep=deep_sdf, wm=wm_sdf, gm=gm_sdf, oedema_cover=oedema_cover)
+
+
+def _slice_frame(rng, index: int, size: int) -> _Slice:
+    """Slice level, head size, shape and tilt, the pixel grid and the head's layers on it."""
     level = slice_level(index)
     tilt = np.deg2rad(rng.uniform(-6, 6))
     section = np.sqrt(max(1.0 - ((level - _LEVEL_WIDEST) / 0.78) ** 2, 0.05))
@@ -318,211 +446,234 @@ def phantom_anatomy(index: int = 0, *, seed: int = 0, size: int = 256) -> dict[s
     shape_amp, shape_phase = rng.normal(0, 0.007, 4), rng.uniform(0, 2 * np.pi, 4)
     bulge = 1.0 + np.abs(shape_amp).sum()
     grid = _Grid(size, tilt, 1.05 * head_ax * bulge, max(1.05 * head_ax, head_ay) * bulge)
-    x, y, pixel_mm = grid.x, grid.y, grid.pixel_mm
-    r = np.hypot(x, y)
-    theta = np.arctan2(y, x)
-
+    r = np.hypot(grid.x, grid.y)
+    theta = np.arctan2(grid.y, grid.x)
     # Nearest entry of the angle table (steps of 0.8 mrad, under 0.1 mm at the scalp).
     angle_slot = np.rint((theta + np.pi) * ((len(_ANGLES) - 1) / (2 * np.pi))).astype(np.intp)
-
-    def polar(table):
-        """Evaluate a function of angle, tabulated on _ANGLES, at every pixel."""
-        return table[angle_slot]
 
     # ---- head outline and its layers (polar: radius as a function of angle) ---------------
     fat_base, skull_base = rng.uniform(2.0, 3.2), rng.uniform(4.5, 6.0)
     atrophy = rng.uniform(0.0, 1.0)
-    skin_mm, sas_mm = 1.3, 1.0 + 1.2 * atrophy
+    head = _Head(head_ax, head_ay, shape_amp, shape_phase, level, fat_base, skull_base, sas_mm=1.0 + 1.2 * atrophy)
+    layers = {name: table[angle_slot] for name, table in head.radii(_ANGLES).items()}
+    return _Slice(level=level, section=section, grid=grid, r=r, theta=theta, angle_slot=angle_slot, head=head,
+                  layers=layers, depth=layers["pial"] - r, brain_ax=head_ax - 13.0, brain_ay=head_ay - 14.0,
+                  atrophy=atrophy)
 
-    def head_radii(angle):
-        """Radii (mm) of the skin, fat, skull and pial surfaces along direction ``angle``."""
-        sin_a, cos_a = np.sin(angle), np.cos(angle)
-        # Occiput broader than the forehead; a little random shape.
-        outline = _ellipse_radius(angle, head_ax * (1 + 0.05 * sin_a), head_ay)
-        outline = outline * (1 + _harmonics(angle, shape_amp, shape_phase, first=2))
-        temporalis = 5.0 * _bump(level, 0.0, 0.5) * np.exp(-((sin_a + 0.15) / 0.45) ** 2)
-        fat_mm = fat_base * (1 + 0.3 * sin_a ** 2)
-        # Skull thickest at the frontal and occipital poles, thin at the temporal squama.
-        skull_mm = skull_base * (1 + 0.3 * sin_a ** 2) * (1 - 0.25 * cos_a ** 2 * _bump(level, 0.0, 0.6))
-        fat_out = outline - skin_mm
-        fat_in = fat_out - fat_mm
-        skull_out = fat_in - 1.0 - temporalis  # galea, plus temporalis muscle at low levels
-        skull_in = skull_out - skull_mm
-        return {"outline": outline, "fat_out": fat_out, "fat_in": fat_in, "skull_out": skull_out,
-                "skull_in": skull_in, "pial": skull_in - sas_mm,
-                "diploe_out": skull_out - 0.3 * skull_mm, "diploe_in": skull_in + 0.25 * skull_mm}
 
-    head_table = head_radii(_ANGLES)
-    head = {name: polar(table) for name, table in head_table.items()}
-    depth = head["pial"] - r  # first-order distance below the brain surface
-    brain_ax, brain_ay = head_ax - 13.0, head_ay - 14.0
-
-    # ---- lesion: a lobulated sphere cut at some level, with mass effect -------------------
-    lesion_r3 = rng.uniform(10.0, 20.0) * section
+def _place_lesion(rng, s: _Slice) -> _Lesion:
+    """Lesion: a lobulated sphere cut at some level, with mass effect."""
+    lesion_r3 = rng.uniform(10.0, 20.0) * s.section
     cut = rng.uniform(-0.65, 0.65) * lesion_r3
     lesion_r = np.sqrt(lesion_r3 ** 2 - cut ** 2)
     side = rng.choice((-1.0, 1.0))
-    lesion_x = side * rng.uniform(0.28, 0.48) * brain_ax
-    lesion_y = rng.uniform(-0.45, 0.45) * brain_ay
-    lx, ly = x - lesion_x, y - lesion_y
+    lesion_x = side * rng.uniform(0.28, 0.48) * s.brain_ax
+    lesion_y = rng.uniform(-0.45, 0.45) * s.brain_ay
+    lx, ly = s.x - lesion_x, s.y - lesion_y
     lesion_dist = np.hypot(lx, ly)
     # Mass effect: interior structures are sampled at positions pulled towards the lesion,
     # which pushes them away from it (ventricle compression, midline shift).
     spread = 1.6 * lesion_r + 8.0
     push = 0.35 * np.exp(-(lesion_dist / spread) ** 2)
-    wx, wy = x - push * lx, y - push * ly
+    return _Lesion(r=lesion_r, x=lesion_x, y=lesion_y, side=side, lx=lx, ly=ly, dist=lesion_dist,
+                   wx=s.x - push * lx, wy=s.y - push * ly)
 
-    # ---- cortex: gyri and sulci in polar coordinates around the head centre ----------------
-    perimeter = 2 * np.pi * np.sqrt(0.5 * (brain_ax ** 2 + brain_ay ** 2))
+
+def _sulci(rng, s: _Slice) -> _Sulci:
+    """Cortex: gyri and sulci in polar coordinates around the head centre."""
+    perimeter = 2 * np.pi * np.sqrt(0.5 * (s.brain_ax ** 2 + s.brain_ay ** 2))
     n_gyri = max(int(round(perimeter / rng.uniform(16.0, 19.0))), 8)
     n_harm = 16
     fold_table = _harmonics(_ANGLES, rng.normal(0, 1, n_harm) * 2.0 / np.arange(1, n_harm + 1) ** 0.7,
                             rng.uniform(0, 2 * np.pi, n_harm))
-    twist = 0.15 * polar(_harmonics(_ANGLES, rng.normal(0, 1, 3), rng.uniform(0, 2 * np.pi, 3)))
+    twist = 0.15 * s.polar(_harmonics(_ANGLES, rng.normal(0, 1, 3), rng.uniform(0, 2 * np.pi, 3)))
     # A smooth 2-D phase field bends the sulci and makes their spacing irregular.
-    psi = (n_gyri * theta + polar(fold_table) + 3.5 * _smooth_field(rng, size, 11, grid.rows, grid.cols)
-           + twist * np.clip(depth, 0, None))
+    psi = (n_gyri * s.theta + s.polar(fold_table) + 3.5 * _smooth_field(rng, s.grid.size, 11, s.grid.rows, s.grid.cols)
+           + twist * np.clip(s.depth, 0, None))
     sulcus_index = np.round(psi / (2 * np.pi))
     offset = psi - 2 * np.pi * sulcus_index  # 0 on a sulcus, +-pi on a gyral crown
-    arc_mm = np.abs(offset) / n_gyri * np.maximum(r, 1.0)  # distance from the sulcus line
-    sulcal_depths = rng.uniform(0.35, 1.0, 97) * 14.0 * section ** 0.5
-    sin_t = np.sin(theta)
+    arc_mm = np.abs(offset) / n_gyri * np.maximum(s.r, 1.0)  # distance from the sulcus line
+    sulcal_depths = rng.uniform(0.35, 1.0, 97) * 14.0 * s.section ** 0.5
+    sin_t = np.sin(s.theta)
     # Deep lateral (Sylvian) fissure at low levels, slightly anterior of the coronal plane.
-    sylvian = _bump(level, 0.1, 0.5) * np.exp(-((sin_t + 0.2) / 0.22) ** 2)
+    sylvian = _bump(s.level, 0.1, 0.5) * np.exp(-((sin_t + 0.2) / 0.22) ** 2)
     sulcal_depth = sulcal_depths[sulcus_index.astype(np.int64) % 97] * (1 + 1.0 * sylvian)
-    cortex_mm = rng.uniform(4.2, 5.2)
-    sulcus_half = 0.4 + 0.5 * atrophy + 0.6 * np.exp(-np.clip(depth, 0, None) / 1.5)
-    sulcus_sdf = np.minimum(sulcus_half - arc_mm, sulcal_depth - depth)
+    cortex_mm = rng.uniform(4.2, 5.2)  # drawn here, after the sulcal depths
+    sulcus_half = 0.4 + 0.5 * s.atrophy + 0.6 * np.exp(-np.clip(s.depth, 0, None) / 1.5)
+    sulcus_sdf = np.minimum(sulcus_half - arc_mm, sulcal_depth - s.depth)
+    return _Sulci(offset=offset, arc_mm=arc_mm, depth=sulcal_depth, half=sulcus_half, sdf=sulcus_sdf,
+                  cortex_mm=cortex_mm)
 
-    # Interhemispheric fissure: deep in front of and behind the corpus callosum, complete above it.
-    fissure_half = 0.6 + 0.6 * atrophy
-    gap_mm = 0.55 * (1 - np.clip((level - 0.5) / 0.12, 0, 1)) * brain_ay
-    abs_mid = np.abs(wx)  # follows the midline shift
-    fissure_sdf = np.minimum(fissure_half - abs_mid, np.abs(wy) - gap_mm)
 
-    gm_sdf = np.minimum(depth, np.minimum(-sulcus_sdf, -fissure_sdf))
+def _interhemispheric_fissure(s: _Slice, lesion: _Lesion) -> _Fissure:
+    """Interhemispheric fissure: deep in front of and behind the corpus callosum, complete above it."""
+    fissure_half = 0.6 + 0.6 * s.atrophy
+    gap_mm = 0.55 * (1 - np.clip((s.level - 0.5) / 0.12, 0, 1)) * s.brain_ay
+    abs_mid = np.abs(lesion.wx)  # follows the midline shift
+    fissure_sdf = np.minimum(fissure_half - abs_mid, np.abs(lesion.wy) - gap_mm)
+    return _Fissure(half=fissure_half, gap_mm=gap_mm, abs_mid=abs_mid, sdf=fissure_sdf)
+
+
+def _grey_white_sdfs(rng, s: _Slice, lesion: _Lesion, sulci: _Sulci, fissure: _Fissure):
+    """Signed distances of the cortical grey matter and of the white matter below it."""
+    depth = s.depth
+    gm_sdf = np.minimum(depth, np.minimum(-sulci.sdf, -fissure.sdf))
     # White matter starts one cortical thickness below the crown of a gyrus and one below the
     # fundus of a sulcus; in between, its boundary follows (1 + cos offset) / 2, which gives
     # the tapering white-matter cores of real gyri. Above the fundus it also keeps a cortical
     # thickness away from the sulcus sideways.
-    fundus_share = 0.5 + 0.5 * np.cos(offset)
-    beside_sulcus = np.maximum(arc_mm - (cortex_mm + sulcus_half), depth - (sulcal_depth + cortex_mm))
-    wm_sdf = _smooth_min(depth - cortex_mm - sulcal_depth * fundus_share, beside_sulcus, 1.5)
+    cortex_mm = sulci.cortex_mm
+    fundus_share = 0.5 + 0.5 * np.cos(sulci.offset)
+    beside_sulcus = np.maximum(sulci.arc_mm - (cortex_mm + sulci.half), depth - (sulci.depth + cortex_mm))
+    wm_sdf = _smooth_min(depth - cortex_mm - sulci.depth * fundus_share, beside_sulcus, 1.5)
     # ... and away from the grey matter lining the interhemispheric fissure.
     # The medial cortex is folded too: its thickness undulates along the fissure, out of step
     # between the two hemispheres.
+    wx, wy = lesion.wx, lesion.wy
     medial_phase = np.where(wx > 0, *rng.uniform(0, 2 * np.pi, 2))
     medial_mm = cortex_mm * (0.8 + 0.35 * np.sin(2 * np.pi * wy / rng.uniform(16.0, 22.0) + medial_phase)
                              + 0.25 * np.sin(2 * np.pi * wy / rng.uniform(7.0, 10.0) + 2.0 * medial_phase))
-    wm_sdf = np.minimum(wm_sdf, np.maximum(abs_mid - (fissure_half + medial_mm), (gap_mm - cortex_mm) - np.abs(wy)))
+    wm_sdf = np.minimum(wm_sdf, np.maximum(fissure.abs_mid - (fissure.half + medial_mm),
+                                           (fissure.gap_mm - cortex_mm) - np.abs(wy)))
+    return gm_sdf, wm_sdf
 
-    # ---- deep grey nuclei and ventricles (brain-normalised placement, warped) -------------
-    inner = grid.window(0.0, 0.0, max(0.7 * brain_ax, 0.72 * brain_ay) + 12.0)
-    iwx, iwy = wx[inner], wy[inner]
 
-    def at(u, v):
-        return u * brain_ax, v * brain_ay
+def _deep_structures(s: _Slice, lesion: _Lesion):
+    """Deep grey nuclei, ventricles and choroid plexus (brain-normalised placement, warped).
 
-    deep_sdf = np.full(x.shape, -1e3)
+    They are computed in a window around the centre only; the signed distances are -1e3 outside it.
+    """
+    inner = s.grid.window(0.0, 0.0, max(0.7 * s.brain_ax, 0.72 * s.brain_ay) + 12.0)
+    iwx, iwy = lesion.wx[inner], lesion.wy[inner]
+    sdfs = []
+    for local in (_deep_nuclei_sdf(s, iwx, iwy), _ventricles_sdf(s, iwx, iwy), _choroid_sdf(s, iwx, iwy)):
+        full = np.full(s.x.shape, -1e3)
+        full[inner] = local
+        sdfs.append(full)
+    return tuple(sdfs)
+
+
+def _deep_nuclei_sdf(s: _Slice, iwx: np.ndarray, iwy: np.ndarray) -> np.ndarray:
+    """Caudate heads, lentiform nuclei and thalami, both sides, growing and fading with the level."""
     deep_local = np.full(iwx.shape, -1e3)
-    nuclei = (((0.17, -0.20), (5.5, 9.0), _bump(level, 0.18, 0.62)),   # caudate head
-              ((0.40, -0.02), (6.5, 15.0), _bump(level, 0.10, 0.48)),  # lentiform nucleus
-              ((0.12, 0.16), (8.0, 12.0), _bump(level, 0.10, 0.50)))   # thalamus
-    for s in (-1.0, 1.0):
+    nuclei = (((0.17, -0.20), (5.5, 9.0), _bump(s.level, 0.18, 0.62)),   # caudate head
+              ((0.40, -0.02), (6.5, 15.0), _bump(s.level, 0.10, 0.48)),  # lentiform nucleus
+              ((0.12, 0.16), (8.0, 12.0), _bump(s.level, 0.10, 0.50)))   # thalamus
+    for side in (-1.0, 1.0):
         for (u, v), (sx, sy), g in nuclei:
             if g > 0:
-                cx, cy = at(s * u, v)
-                deep_local = np.maximum(deep_local, _ellipse_sdf(iwx, iwy, cx, cy, sx * g ** 0.5 * section,
-                                                                 sy * g ** 0.5 * section))
-    deep_sdf[inner] = deep_local
+                cx, cy = s.at(side * u, v)
+                deep_local = np.maximum(deep_local, _ellipse_sdf(iwx, iwy, cx, cy, sx * g ** 0.5 * s.section,
+                                                                 sy * g ** 0.5 * s.section))
+    return deep_local
 
-    vent_scale = (0.75 + 0.6 * atrophy) * section
+
+def _ventricles_sdf(s: _Slice, iwx: np.ndarray, iwy: np.ndarray) -> np.ndarray:
+    """Lateral ventricles (tapered capsules), septum pellucidum and third ventricle."""
+    vent_scale = (0.75 + 0.6 * s.atrophy) * s.section
     ventricle_local = np.full(iwx.shape, -1e3)
-    for s in (-1.0, 1.0):
-        for (u0, v0, r0), (u1, v1, r1) in _ventricle_segments(level):
+    for side in (-1.0, 1.0):
+        for (u0, v0, r0), (u1, v1, r1) in _ventricle_segments(s.level):
             # Ends thinner than 1.8 mm are dropped, so that vanishing segments leave nothing
             # rather than a hairline.
             ra, rb = (r * vent_scale if r * vent_scale >= 1.8 else r * vent_scale - 1.8 for r in (r0, r1))
             if max(ra, rb) <= 0:
                 continue
-            capsule = _tapered_capsule_sdf(iwx, iwy, at(s * u0, v0), at(s * u1, v1), ra, rb)
+            capsule = _tapered_capsule_sdf(iwx, iwy, s.at(side * u0, v0), s.at(side * u1, v1), ra, rb)
             ventricle_local = np.maximum(ventricle_local, capsule)
     # Septum pellucidum between the two lateral ventricles.
     ventricle_local = np.minimum(ventricle_local, np.abs(iwx) - 0.7)
-    g_third = _bump(level, 0.12, 0.45)
+    g_third = _bump(s.level, 0.12, 0.45)
     if g_third > 0:
-        ventricle_local = np.maximum(ventricle_local, _ellipse_sdf(iwx, iwy, *at(0.0, 0.04), 1.5 * g_third * vent_scale,
-                                                                   12.0 * g_third * section))
-    ventricle_sdf = np.full(x.shape, -1e3)
-    ventricle_sdf[inner] = ventricle_local
+        third = _ellipse_sdf(iwx, iwy, *s.at(0.0, 0.04), 1.5 * g_third * vent_scale, 12.0 * g_third * s.section)
+        ventricle_local = np.maximum(ventricle_local, third)
+    return ventricle_local
 
-    choroid_sdf = np.full(x.shape, -1e3)
-    g_atrium = _bump(level, 0.16, 0.62)
+
+def _choroid_sdf(s: _Slice, iwx: np.ndarray, iwy: np.ndarray) -> np.ndarray:
+    """Choroid plexus in the atria of the lateral ventricles."""
+    choroid_local = np.full(iwx.shape, -1e3)
+    g_atrium = _bump(s.level, 0.16, 0.62)
     if g_atrium > 0:
-        for s in (-1.0, 1.0):
-            cx, cy = at(s * 0.26, 0.32)
-            choroid_sdf[inner] = np.maximum(choroid_sdf[inner], _ellipse_sdf(iwx, iwy, cx, cy, 2.2 * g_atrium,
-                                                                             3.2 * g_atrium))
+        for side in (-1.0, 1.0):
+            cx, cy = s.at(side * 0.26, 0.32)
+            choroid_local = np.maximum(choroid_local, _ellipse_sdf(iwx, iwy, cx, cy, 2.2 * g_atrium, 3.2 * g_atrium))
+    return choroid_local
 
-    # ---- lesion tissues (in a window around it) -----------------------------------------------
-    oedema_reach = lesion_r * rng.uniform(1.5, 2.2)
-    around = grid.window(lesion_x, lesion_y, 1.5 * oedema_reach + 4.0)
-    angle_l = np.arctan2(ly[around], lx[around])
-    dist_l = lesion_dist[around]
+
+def _lesion_tissues(rng, s: _Slice, lesion: _Lesion, fissure_half: float):
+    """Lesion tissues (in a window around it): enhancing rim, necrotic core and oedema.
+
+    Returns the signed distances of the whole lesion and of its core, and the oedema's coverage.
+    """
+    oedema_reach = lesion.r * rng.uniform(1.5, 2.2)
+    around = s.grid.window(lesion.x, lesion.y, 1.5 * oedema_reach + 4.0)
+    angle_l = np.arctan2(lesion.ly[around], lesion.lx[around])
+    dist_l = lesion.dist[around]
     lobes = _harmonics(angle_l, rng.normal(0, 0.07, 4), rng.uniform(0, 2 * np.pi, 4), first=2)
     rim_shape = _harmonics(angle_l, rng.normal(0, 0.25, 3), rng.uniform(0, 2 * np.pi, 3))
     oedema_shape = 1 + _harmonics(angle_l, rng.normal(0, 0.18, 5), rng.uniform(0, 2 * np.pi, 5))
-    lesion_sdf = np.full(x.shape, -1e3)
-    core_sdf = np.full(x.shape, -1e3)
-    oedema_cover = np.zeros(x.shape)
-    lesion_sdf[around] = lesion_r * (1 + lobes) - dist_l
-    rim_mm = np.clip(lesion_r * rng.uniform(0.15, 0.28) * (1 + rim_shape), 1.2, None)
+    lesion_sdf = np.full(s.x.shape, -1e3)
+    core_sdf = np.full(s.x.shape, -1e3)
+    oedema_cover = np.zeros(s.x.shape)
+    lesion_sdf[around] = lesion.r * (1 + lobes) - dist_l
+    rim_mm = np.clip(lesion.r * rng.uniform(0.15, 0.28) * (1 + rim_shape), 1.2, None)
     core_sdf[around] = lesion_sdf[around] - rim_mm
     # Vasogenic oedema fades gradually (over about 6 mm) rather than at a sharp edge.
     # The falx stops it at the midline.
     oedema_cover[around] = (np.clip(0.5 + (oedema_reach * oedema_shape - dist_l) / 6.0, 0.0, 1.0)
-                            * _coverage(side * wx[around] - fissure_half, pixel_mm))
+                            * _coverage(lesion.side * lesion.wx[around] - fissure_half, s.pixel_mm))
+    return lesion_sdf, core_sdf, oedema_cover
 
-    # ---- vessels --------------------------------------------------------------------------
-    # Superior sagittal sinus against the inner table at the posterior midline (and anteriorly
-    # at high levels); small cortical veins in the subarachnoid space.
-    vessel_sdf = np.full(x.shape, -1e3)
+
+def _vessel_sdf(rng, s: _Slice) -> np.ndarray:
+    """Vessels (signed distance).
+
+    Superior sagittal sinus against the inner table at the posterior midline (and anteriorly
+    at high levels); small cortical veins in the subarachnoid space.
+    """
+    vessel_sdf = np.full(s.x.shape, -1e3)
     vessels = []
-    for pole, strength in ((np.pi / 2, 1.0), (-np.pi / 2, _bump(level, 0.45, 1.3))):
+    for pole, strength in ((np.pi / 2, 1.0), (-np.pi / 2, _bump(s.level, 0.45, 1.3))):
         if strength > 0:
-            radius = float(head_radii(np.array([pole]))["skull_in"][0]) - 2.4 * strength
+            radius = float(s.head.radii(np.array([pole]))["skull_in"][0]) - 2.4 * strength
             vessels.append((0.0, radius * np.sin(pole), 2.4 * strength, 2.8 * strength))
     vein_angles = rng.uniform(-np.pi, np.pi, 8)
-    for angle, radius in zip(vein_angles, head_radii(vein_angles)["pial"] + 0.3):
+    for angle, radius in zip(vein_angles, s.head.radii(vein_angles)["pial"] + 0.3):
         vessels.append((radius * np.cos(angle), radius * np.sin(angle), 0.8, 0.8))
     for cx, cy, ax, ay in vessels:
-        win = grid.window(cx, cy, max(ax, ay) + 2 * pixel_mm)
-        vessel_sdf[win] = np.maximum(vessel_sdf[win], _ellipse_sdf(x[win], y[win], cx, cy, ax, ay))
+        win = s.grid.window(cx, cy, max(ax, ay) + 2 * s.pixel_mm)
+        vessel_sdf[win] = np.maximum(vessel_sdf[win], _ellipse_sdf(s.x[win], s.y[win], cx, cy, ax, ay))
+    return vessel_sdf
 
-    # ---- compose, topmost first -------------------------------------------------------------
-    cover = lambda sdf: _coverage(sdf, pixel_mm)  # noqa: E731
+
+def _compose_slice(s: _Slice, *, vessel, choroid, core, lesion, ventricle, deep, wm, gm,
+                   oedema_cover) -> dict[str, np.ndarray]:
+    """Stack the structures' coverages, topmost first, add the oedema and embed in the full image."""
+    cover = lambda sdf: _coverage(sdf, s.pixel_mm)  # noqa: E731
+    head, r = s.layers, s.r
     fractions = _compose((
-        ("vessel", cover(vessel_sdf)),
-        ("choroid", cover(choroid_sdf)),
-        ("necrosis", cover(core_sdf)),
-        ("tumour_rim", cover(lesion_sdf)),
-        ("csf", cover(ventricle_sdf)),
-        ("deep_gm", _coverage(deep_sdf, max(pixel_mm, 2.5))),  # nuclei have blurred edges
-        ("wm", cover(wm_sdf)),
-        ("gm", cover(gm_sdf)),
+        ("vessel", cover(vessel)),
+        ("choroid", cover(choroid)),
+        ("necrosis", cover(core)),
+        ("tumour_rim", cover(lesion)),
+        ("csf", cover(ventricle)),
+        ("deep_gm", _coverage(deep, max(s.pixel_mm, 2.5))),  # nuclei have blurred edges
+        ("wm", cover(wm)),
+        ("gm", cover(gm)),
         ("csf", cover(head["skull_in"] - r)),
         ("marrow", cover(np.minimum(head["diploe_out"] - r, r - head["diploe_in"]))),
         ("bone", cover(head["skull_out"] - r)),
         ("skin", cover(head["fat_in"] - r)),
         ("fat", cover(head["fat_out"] - r)),
         ("skin", cover(head["outline"] - r)),
-    ), x.shape)
+    ), s.x.shape)
     # Oedema replaces white matter (and a little grey matter) near the lesion.
     for tissue, share in (("wm", 1.0), ("deep_gm", 0.35), ("gm", 0.12)):
         moved = fractions[tissue] * oedema_cover * share
         fractions[tissue] -= moved
         fractions["oedema"] += moved
-    return grid.embed(fractions)
+    return s.grid.embed(fractions)
 
 
 def _ventricle_segments(level: float):

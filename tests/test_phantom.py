@@ -1,4 +1,6 @@
 """Tests of the embedded brain phantom: determinism, shapes, co-registration and tissue contrast."""
+import hashlib
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -56,6 +58,41 @@ def test_pair_matches_single_slices():
     a, b = phantom_pair("MR-T2", "PET", 4, seed=2, size=64)
     assert np.array_equal(a, phantom_slice("MR-T2", 4, seed=2, size=64))
     assert np.array_equal(b, phantom_slice("PET", 4, seed=2, size=64))
+
+
+def _anatomy_digest(fractions):
+    """sha256 of the float64 tissue maps, in TISSUES order, rounded to 9 decimals."""
+    digest = hashlib.sha256()
+    for tissue in TISSUES:
+        digest.update(tissue.encode())
+        digest.update((np.round(fractions[tissue].astype(np.float64), 9) + 0.0).tobytes())  # + 0.0: no -0.0
+    return digest.hexdigest()
+
+
+# Computed from the code before phantom_anatomy was split into pieces (commit ecd7b7a). Any change
+# in the generator's draws (their order included) or in the geometry moves these digests.
+# Rounding: numpy's AVX-512 and plain SIMD paths of exp/sin/cos differ in the last bits (up to
+# 9e-14 in these maps, measured with NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL"), which
+# changes a digest of the raw bytes and, for the 256-pixel case, of values rounded to 12 decimals;
+# at 9 decimals both paths give these digests.
+PINNED_ANATOMY = {
+    (0, 0, 64): "d0edecf1e9916ea2331a15e9be09ab507b130dc1a4d66be691d418e096baa22e",
+    (5, 3, 256): "8d2a676a17fc5c70086b5733c6962ca9cb1e859a73393b0ae713748ebe3e6ab9",
+    (8, 1, 100): "e8759a54e09e2a4fcb50cbf9f6c3f6d95823c2ba6b96d72b3c00958fa2201e02",
+}
+
+
+@pytest.mark.parametrize("index, seed, size", sorted(PINNED_ANATOMY))
+def test_anatomy_is_pinned(index, seed, size):
+    fractions = phantom_anatomy(index, seed=seed, size=size)
+    assert _anatomy_digest(fractions) == PINNED_ANATOMY[index, seed, size]
+
+
+def test_anatomy_digest_sees_a_one_pixel_change():
+    fractions = phantom_anatomy(0, seed=0, size=64)
+    assert _anatomy_digest(fractions) == PINNED_ANATOMY[0, 0, 64]
+    fractions["gm"][32, 20] += 1e-6
+    assert _anatomy_digest(fractions) != PINNED_ANATOMY[0, 0, 64]
 
 
 @pytest.mark.parametrize("size", [64, 256])

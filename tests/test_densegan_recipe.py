@@ -452,3 +452,27 @@ def test_ship_weights_takes_the_validation_best_finished_seed(tmp_path):
     with pytest.raises(UserError, match="--replace"):
         ship_weights(tmp_path, weights)
     assert ship_weights(tmp_path, weights, replace=True)[0]["run"] == "densegan-s1"
+
+
+def test_reconstruction_ssim_is_one_for_a_perfect_autoencoder_and_lower_otherwise():
+    from bench.datasets import Dataset, Pair
+    from methods.densegan.data import synthetic_pair
+    from methods.densegan.losses import ssim
+    from methods.densegan.perceptual import reconstruction_ssim
+
+    ds = Dataset(name="synthetic", description="", modalities=("A", "B"), colour=None, detail="b",
+                 list_pairs=lambda: [Pair("synthetic", f"p{i}", lambda i=i: synthetic_pair(i, 32)) for i in range(2)])
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, gain):
+            super().__init__()
+            self.gain = gain
+
+        def forward(self, x, y):
+            return self.gain * x
+
+    assert reconstruction_ssim(Scaled(1.0), lambda name: ds, ["synthetic"]) == pytest.approx(1.0, abs=1e-6)
+    images = [torch.from_numpy(img.astype("float32"))[None, None] for i in range(2) for img in synthetic_pair(i, 32)]
+    expected = sum(float(ssim(0.5 * x, x)) for x in images) / len(images)
+    assert reconstruction_ssim(Scaled(0.5), lambda name: ds, ["synthetic"]) == pytest.approx(expected, abs=1e-6)
+    assert expected < 0.95

@@ -96,6 +96,7 @@ def autoencoder_loss(output: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
 
 TRAINING_DATASETS = ("harvard_ct_mri_casewise_train", "harvard_pet_mri_casewise_train",
                      "harvard_spect_mri_casewise_train")
+VALIDATION_DATASETS = ("harvard_ct_mri_val", "harvard_pet_mri_val", "harvard_spect_mri_val")
 
 
 def train_autoencoder(out: Path, datasets, steps: int = 400, batch: int = 16, patch: int = 64, seed: int = 0,
@@ -126,5 +127,25 @@ def train_autoencoder(out: Path, datasets, steps: int = 400, batch: int = 16, pa
                 print(f"step {done}/{steps}: loss {sum(losses[-50:]) / 50:.4f}", file=sys.stderr)
             if done >= steps:
                 break
+    val_ssim = reconstruction_ssim(model, datasets, VALIDATION_DATASETS)
+    print(f"validation reconstruction SSIM {val_ssim:.4f} ({', '.join(VALIDATION_DATASETS)})", file=sys.stderr)
     return save_generator(model, out, {"method": "densegan-autoencoder", "steps": str(steps),
-                                       "samples": str(steps * batch), "final_loss": f"{sum(losses[-50:]) / 50:.5f}"})
+                                       "samples": str(steps * batch), "final_loss": f"{sum(losses[-50:]) / 50:.5f}",
+                                       "val_ssim": f"{val_ssim:.5f}"})
+
+
+@torch.no_grad()
+def reconstruction_ssim(model: Generator, datasets, names=None) -> float:
+    """Mean SSIM (``losses.ssim``, the loss's own) of decoder(encoder(I)) against I over every source image of
+    the validation parts ``names`` (whole images; colour sources on their luma): how well the feature
+    network keeps what it encodes."""
+    from common.colour import luma
+
+    model.eval()
+    scores = []
+    for name in names or VALIDATION_DATASETS:
+        for pair in datasets(name).pairs():
+            for image in pair.load():
+                x = torch.from_numpy(luma(image).astype("float32"))[None, None]
+                scores.append(float(ssim(model(x, x), x)))
+    return sum(scores) / len(scores)

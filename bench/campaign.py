@@ -2,6 +2,7 @@
 
     python -m bench campaign methods/configs/campaign-harvard.yaml [--jobs 2] [--only densegan-s0,...]
     python -m bench campaign FILE --status          # the table only, trains nothing
+    python -m bench campaign FILE --report          # <out>/index.html: table and validation curves, trains nothing
     python -m bench campaign FILE --out DIR         # another output folder than the file's `out`
 
 A campaign file names an output folder, a profile and the runs::
@@ -110,12 +111,21 @@ def read_campaign(path: str | Path, out: str | Path | None = None) -> tuple[Path
     return out, runs
 
 
-def _resolved_epochs(run: CampaignRun) -> int:
+def _resolved_config(run: CampaignRun) -> dict:
     from bench.training import resolved_config, trainer_module
 
     entry = {"method": run.method, "profile": run.profile, "config": run.config,
              "set": [f"train.seed={run.seed}", *run.overrides]}
-    return int(resolved_config(entry, trainer_module(run.method))["train"]["epochs"])
+    return resolved_config(entry, trainer_module(run.method))
+
+
+def write_report(out: Path, runs: list[CampaignRun]) -> Path:
+    """``<out>/index.html``: the campaign table and every run's validation curve against the baselines."""
+    from bench.campaign_report import write_campaign_report
+    from bench.training import registry_datasets
+
+    return write_campaign_report(out, write_table(out, runs), TABLE_FIELDS, _resolved_config(runs[0])["data"],
+                                 registry_datasets)
 
 
 def run_status(run: CampaignRun) -> dict:
@@ -177,7 +187,8 @@ def _end_with_parent() -> None:
 
 
 def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None, status_only: bool = False,
-                 nice: int = 0, poll_seconds: float = 5.0, out: str | Path | None = None) -> list[dict]:
+                 nice: int = 0, poll_seconds: float = 5.0, out: str | Path | None = None,
+                 report: bool = False) -> list[dict]:
     """Train every unfinished run of the campaign file (``jobs`` at a time); returns the campaign table."""
     out, every_run = read_campaign(path, out)
     runs = every_run
@@ -187,8 +198,10 @@ def run_campaign(path: str | Path, jobs: int = 1, only: list[str] | None = None,
             raise UserError(f"{path}: no run named {', '.join(unknown)} (runs: {', '.join(r.name for r in runs)})")
         runs = [r for r in runs if r.name in only]      # trained now; the table keeps listing every run
     for run in every_run:
-        run.epochs = _resolved_epochs(run)
-    if status_only:
+        run.epochs = int(_resolved_config(run)["train"]["epochs"])
+    if report:
+        print(f"wrote {write_report(out, every_run)}")
+    if status_only or report:
         return write_table(out, every_run)
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")

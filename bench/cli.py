@@ -142,7 +142,7 @@ def cmd_campaign(args) -> int:
             print(f"{row['method']}: {row['run']} epoch {row['epoch']} (val_score {row['val_score']}) -> {row['path']}")
         return 0
     rows = run_campaign(args.file, jobs=args.jobs, only=_csv_list(args.only), status_only=args.status,
-                        nice=args.nice, out=args.out)
+                        nice=args.nice, out=args.out, report=args.report)
     finished = sum(r["status"] == "finished" for r in rows)
     print(f"campaign {args.file}: {finished}/{len(rows)} runs finished (table: campaign.md in its out folder)")
     return 0
@@ -247,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--status", action="store_true", help="write and print nothing but the campaign table")
     cmp.add_argument("--nice", type=int, default=0, help="niceness added to each training process")
     cmp.add_argument("--out", help="output folder (default: the campaign file's `out`)")
+    cmp.add_argument("--report", action="store_true",
+                     help="write <out>/index.html (table, validation curves against the baselines); trains nothing")
     cmp.add_argument("--ship", action="store_true",
                      help="copy each configuration's validation-best finished seed into methods/weights/")
     cmp.add_argument("--replace", action="store_true", help="with --ship: replace the shipped weights files")

@@ -476,3 +476,34 @@ def test_reconstruction_ssim_is_one_for_a_perfect_autoencoder_and_lower_otherwis
     expected = sum(float(ssim(0.5 * x, x)) for x in images) / len(images)
     assert reconstruction_ssim(Scaled(0.5), lambda name: ds, ["synthetic"]) == pytest.approx(expected, abs=1e-6)
     assert expected < 0.95
+
+
+def test_campaign_report_scores_the_baselines_on_the_validation_pairs(tmp_path, monkeypatch):
+    import methods
+    import metrics
+    from bench.campaign_report import write_campaign_report
+    from bench.datasets import Dataset, Pair
+    from common.io import read_csv_rows, write_csv_rows
+    from methods.densegan.data import synthetic_pair
+
+    ds = Dataset(name="synthetic", description="", modalities=("A", "B"), colour=None, detail="b",
+                 list_pairs=lambda: [Pair("synthetic", f"p{i}", lambda i=i: synthetic_pair(i, 64)) for i in range(5)])
+    data_cfg = {"val_datasets": ["synthetic"], "val_pairs": 2}
+    for run, scores in (("densegan-s0", (0.3, 0.5)), ("densegan-nodense-s0", (0.2, 0.4))):
+        (tmp_path / run).mkdir()
+        write_csv_rows(tmp_path / run / "log_val.csv",
+                       [{"epoch": e + 1, "Qabf": q, "VIF": q, "SSIM": q, "MI": 1.0, "val_score": q}
+                        for e, q in enumerate(scores)], ["epoch", "Qabf", "VIF", "SSIM", "MI", "val_score"])
+    table = [{"run": "densegan-s0", "status": "finished"}, {"run": "densegan-nodense-s0", "status": "training"}]
+    page = write_campaign_report(tmp_path, table, ["run", "status"], data_cfg, lambda name: ds).read_text()
+    assert "densegan-nodense-s0" in page and "training" in page
+    assert (tmp_path / "val_curves.png").stat().st_size > 10_000
+    # the max baseline's row is its mean over the evenly spaced validation pairs p0 and p4
+    expected = [metrics.compute(a, b, methods.fuse(a, b, "max"), ["Qabf", "VIF"])
+                for a, b in (synthetic_pair(0, 64), synthetic_pair(4, 64))]
+    row = next(r for r in read_csv_rows(tmp_path / "val_baselines.csv") if r["method"] == "max")
+    assert float(row["Qabf"]) == pytest.approx(np.mean([e["Qabf"] for e in expected]), abs=1e-6)
+    assert float(row["val_score"]) == pytest.approx(np.mean([(e["Qabf"] + e["VIF"]) / 2 for e in expected]), abs=1e-6)
+    # the second report reads the cache: nothing is fused again
+    monkeypatch.setattr(methods, "fuse", lambda *a, **k: pytest.fail("baselines fused again"))
+    write_campaign_report(tmp_path, table, ["run", "status"], data_cfg, lambda name: ds)

@@ -78,6 +78,25 @@ def test_pad_borders_is_np_pad(mode):
                 assert np.array_equal(np.signbit(ours), np.signbit(expected))
 
 
+def test_row_medians_kernel_is_np_median_to_the_bit():
+    """Qp's noise medians: numpy's value bit for bit (even and odd lengths, ties, negative and signed
+    zeros, tiny values), and False (numpy's NaN path) when a row holds a NaN."""
+    from metrics import phase
+    phase.phase_congruency(np.arange(64.0).reshape(8, 8))       # loads the kernels
+    kernels = _compiled._LOADED["metrics._phase_numba"]
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 10, 11, 4097, 65536):
+        for x in (rng.random((3, n)), rng.standard_normal((3, n)) * 1e-3, rng.integers(0, 3, (3, n)) * -1.0,
+                  rng.random((3, n)) ** 8 * 1e-30):
+            x = x.astype(np.float32)
+            x[0, ::2] = -0.0
+            ours = np.empty(3, np.float32)
+            assert kernels.row_medians(x, ours)
+            assert np.array_equal(ours.view(np.uint32), np.median(x, axis=1).view(np.uint32))
+    x[1, 1] = np.nan
+    assert not kernels.row_medians(x, ours)
+
+
 def test_fmi_falls_back_to_numpy_with_one_warning_when_numba_is_missing(monkeypatch):
     a, b, f = _features()
     expected = _feature_mutual_information_numpy(a, b, f)

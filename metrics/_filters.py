@@ -135,16 +135,49 @@ _NUMPY_PAD = {"constant": "constant", "reflect": "symmetric", "nearest": "edge",
               "wrap": "wrap"}   # scipy.ndimage border mode -> np.pad mode that extends the same way
 
 
+def pad_borders(x: np.ndarray, rows: int, cols: int, mode: str) -> np.ndarray:
+    """``np.pad(x, ((rows, rows), (cols, cols)), mode=_NUMPY_PAD[mode])`` for a 2-D array (the same
+    values, rows padded first and then every row's columns, as np.pad does), by slicing into one
+    new array: np.pad's general machinery costs ~0.1 ms a call, and the filters pad a few hundred
+    times per ``compute``. Falls back to np.pad where a border is wider than one reflection."""
+    n, m = x.shape
+    wide = {"constant": False, "nearest": False, "wrap": rows > n or cols > m,
+            "reflect": rows > n or cols > m, "mirror": rows >= n or cols >= m}.get(mode, True)
+    if wide or x.ndim != 2:
+        return np.pad(x, ((rows, rows), (cols, cols)), mode=_NUMPY_PAD[mode])
+    out = np.empty((n + 2 * rows, m + 2 * cols), dtype=x.dtype)
+    out[rows:rows + n, cols:cols + m] = x
+    for axis, width in ((0, rows), (1, cols)):
+        if width == 0:
+            continue
+        if axis == 0:
+            inner = out[rows:rows + n, cols:cols + m]            # the rows: centre columns only
+            top, bottom = out[:rows, cols:cols + m], out[rows + n:, cols:cols + m]
+        else:
+            inner = out[:, cols:cols + m].T                      # then the columns of every row
+            top, bottom = out[:, :cols].T, out[:, cols + m:].T
+        if mode == "constant":
+            top[...], bottom[...] = 0.0, 0.0
+        elif mode == "nearest":
+            top[...], bottom[...] = inner[0], inner[-1]
+        elif mode == "reflect":                                  # np.pad 'symmetric': edge repeated
+            top[...], bottom[...] = inner[:width][::-1], inner[::-1][:width]
+        elif mode == "mirror":                                   # np.pad 'reflect': edge not repeated
+            top[...], bottom[...] = inner[1:width + 1][::-1], inner[::-1][1:width + 1]
+        else:                                                    # wrap
+            top[...], bottom[...] = inner[-width:], inner[:width]
+    return out
+
+
 def _filter_separable_compiled(kernels, x, g, shape, mode):
     """``filter_separable`` in numba loops (``metrics._filter_numba``): ndimage's additions in ndimage's
     order, so the same bits; 'valid' needs no border at all."""
     h = len(g) // 2
-    pad = (h, h) if shape == "same" else (0, 0)
-    rows = np.pad(x, (pad, (0, 0)), mode=_NUMPY_PAD[mode]) if shape == "same" else np.ascontiguousarray(x)
+    rows = pad_borders(x, h, 0, mode) if shape == "same" else np.ascontiguousarray(x)
     columns = np.empty((rows.shape[0] - 2 * h, x.shape[1]))
     kernels.correlate_columns(rows, g, columns)
     if shape == "same":
-        columns = np.pad(columns, ((0, 0), pad), mode=_NUMPY_PAD[mode])
+        columns = pad_borders(columns, 0, h, mode)
     out = np.empty((columns.shape[0], columns.shape[1] - 2 * h))
     kernels.correlate_rows(columns, g, out)
     return out
@@ -167,7 +200,7 @@ def correlate(x: np.ndarray, kernel: np.ndarray, mode: str = "constant") -> np.n
             or not all(n % 2 for n in kernel.shape) or (np.abs(weights) <= np.finfo(float).eps).any()):
         return ndimage.correlate(x, kernel, mode=mode, cval=0.0)
     kh, kw = kernel.shape
-    padded = np.pad(x, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode=_NUMPY_PAD[mode])
+    padded = pad_borders(x, kh // 2, kw // 2, mode)
     taps = np.argwhere(kernel != 0)
     out = np.empty_like(x)
     kernels.correlate_taps(padded, taps[:, 0].copy(), taps[:, 1].copy(), weights.astype(np.float64), out)

@@ -100,3 +100,53 @@ def congruency_and_moments(sum_an, spread_exp, energy, threshold, cos_angle, sin
             denom = np.sqrt(covxy * covxy + (covx2 - covy2) ** 2) + 1e-4
             big[r, c] = (covy2 + covx2 + denom) / 2
             small[r, c] = (covy2 + covx2 - denom) / 2
+
+
+@numba.njit(inline="always", **_JIT)
+def _order_key(bits):
+    """A float32's bits as an unsigned key in the floats' order (negative floats: all bits flipped)."""
+    return ~bits if bits >> np.uint32(31) else bits | np.uint32(0x80000000)
+
+
+@numba.njit(inline="always", **_JIT)
+def _bin_of_rank(hist, rank):
+    """(bin, rank within it) of the element of the given rank (0-based) under the histogram."""
+    below = 0
+    for b in range(len(hist)):
+        if below + hist[b] > rank:
+            return b, rank - below
+        below += hist[b]
+    return len(hist) - 1, 0
+
+
+@numba.njit(**_JIT)
+def row_medians(x, out):
+    """``out[r] = np.median(x[r])`` for the rows of a float32 array, bit for bit (the middle order
+    statistic, or the float32 mean (0 + a + b) / 2 of the two middle ones as numpy's mean computes it),
+    by a two-pass radix select on the floats' ordered bits (~2x faster than numpy's introselect here).
+    Returns False, leaving ``out`` unset, if a row holds a NaN (numpy's median is NaN there)."""
+    rows, n = x.shape
+    bits = x.view(np.uint32)
+    high, low = np.empty(1 << 16, np.int64), np.empty(1 << 16, np.int64)
+    for r in range(rows):
+        high[:] = 0
+        for i in range(n):
+            if x[r, i] != x[r, i]:
+                return False
+            high[_order_key(bits[r, i]) >> np.uint32(16)] += 1
+        values = np.empty(2, np.float32)
+        ranks = (n // 2 - 1, n // 2) if n % 2 == 0 else (n // 2, n // 2)
+        for q in range(2):
+            top, within = _bin_of_rank(high, ranks[q])
+            low[:] = 0
+            for i in range(n):
+                key = _order_key(bits[r, i])
+                if key >> np.uint32(16) == top:
+                    low[key & np.uint32(0xFFFF)] += 1
+            bottom, _ = _bin_of_rank(low, within)
+            key = np.uint32((top << 16) | bottom)
+            raw = ~key if not key >> np.uint32(31) else key & np.uint32(0x7FFFFFFF)
+            values[q] = np.array([raw], np.uint32).view(np.float32)[0]
+        total = np.float32(0) + values[0]      # numpy's mean: a sum from 0 (so -0.0 becomes 0.0)
+        out[r] = total if n % 2 else (total + values[1]) / np.float32(2)
+    return True

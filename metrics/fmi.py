@@ -340,6 +340,7 @@ def _warm_up(kernels) -> None:
     """Compile the kernels for the argument types ``feature_mutual_information`` passes."""
     x = np.arange(9.0).reshape(3, 3)
     _compiled_chunk_sum(kernels, x, x[::-1].copy(), x.T.copy(), 0, 1)
+    kernels.dwt_columns(x, x[0], x[1], np.empty((2, 3)), np.empty((2, 3)))
 
 
 def _feature_mutual_information_numpy(fa, fb, ff, size: int = FMI_WINDOW) -> float:
@@ -378,9 +379,32 @@ def _rerange(x: np.ndarray) -> np.ndarray:
 
 def dmey_mosaic(x: np.ndarray) -> np.ndarray:
     """One-level discrete Meyer DWT arranged as MATLAB's ``[cA, cH; cV, cD]`` and re-ranged to [0, 1]
-    (``dwt2(x, 'dmey')`` with MATLAB's default half-sample symmetric extension = pywt 'symmetric')."""
-    ca, (ch, cv, cd) = pywt.dwt2(x, "dmey", mode="symmetric")
-    return _rerange(np.block([[ca, ch], [cv, cd]]))
+    (``dwt2(x, 'dmey')`` with MATLAB's default half-sample symmetric extension = pywt 'symmetric').
+
+    With numba, the two 1-D passes run in ``metrics._fmi_numba.dwt_columns`` (pywt's sums in pywt's
+    order, so the same bits, vectorised over the lines: ~10x faster than pywt's scalar C loop); else,
+    or for an image smaller than the 62-tap filter, ``pywt.dwt2``."""
+    kernels = compiled_kernels("metrics._fmi_numba", _warm_up, "FMI")
+    lo, hi = _DMEY
+    if kernels is None or x.ndim != 2 or min(x.shape) < len(lo):
+        ca, (ch, cv, cd) = pywt.dwt2(x, "dmey", mode="symmetric")
+        return _rerange(np.block([[ca, ch], [cv, cd]]))
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    half = lambda n: (n + len(lo) - 1) // 2  # noqa: E731
+    rows_lo, rows_hi = np.empty((half(x.shape[0]), x.shape[1])), np.empty((half(x.shape[0]), x.shape[1]))
+    kernels.dwt_columns(x, lo, hi, rows_lo, rows_hi)            # axis 0: pywt.dwtn's first axis
+    mosaic = np.empty((2 * rows_lo.shape[0], 2 * half(x.shape[1])))
+    m, k = rows_lo.shape[0], half(x.shape[1])
+    for block, part in enumerate((rows_lo, rows_hi)):              # axis 1, on the transposed rows
+        t_lo, t_hi = np.empty((k, m)), np.empty((k, m))
+        kernels.dwt_columns(np.ascontiguousarray(part.T), lo, hi, t_lo, t_hi)
+        # [cA cH; cV cD] with pywt's cA = aa, cH = da, cV = ad, cD = dd (first letter: axis 0)
+        mosaic[:m, block * k:(block + 1) * k] = t_lo.T
+        mosaic[m:, block * k:(block + 1) * k] = t_hi.T
+    return _rerange(mosaic)
+
+
+_DMEY = tuple(np.array(f, dtype=np.float64) for f in (pywt.Wavelet("dmey").dec_lo, pywt.Wavelet("dmey").dec_hi))
 
 
 _REFERENCES = """

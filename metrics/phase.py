@@ -92,7 +92,7 @@ def phase_congruency(image):
         return _congruency_numpy(eo, bank0_energy, sum_an2, cross)
     sum_an, spread, energy, first_scale_power = (np.empty(eo.shape[:1] + eo.shape[2:], np.float32) for _ in range(4))
     kernels.orientation_sums(eo, CUT_OFF, SHARPNESS, sum_an, spread, energy, first_scale_power)
-    threshold = _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross)
+    threshold = _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross, kernels)
     pc, big, small = (np.empty(image.shape) for _ in range(3))
     kernels.congruency_and_moments(sum_an, np.exp(spread, out=spread), energy, threshold, *_ORIENTATION_COS_SIN,
                                    pc, big, small)
@@ -109,12 +109,17 @@ def _warm_up(kernels) -> None:
     kernels.orientation_sums(eo, CUT_OFF, SHARPNESS, *maps)
     kernels.congruency_and_moments(*maps[:3], np.zeros(N_ORIENT), *_ORIENTATION_COS_SIN,
                                    *(np.empty((2, 2)) for _ in range(3)))
+    kernels.row_medians(maps[0].reshape(N_ORIENT, -1), np.empty(N_ORIENT, np.float32))
 
 
-def _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross):
+def _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross, kernels=None):
     """Per-orientation noise threshold from the smallest scale's squared amplitudes (Kovesi 1999,
-    sec. 5): a Rayleigh noise model whose median gives the noise power."""
-    median_e2n = np.median(first_scale_power.reshape(N_ORIENT, -1), axis=1)
+    sec. 5): a Rayleigh noise model whose median gives the noise power. The medians by the compiled
+    radix select when ``kernels`` is given (numpy's median to the bit, ~3x faster), else np.median."""
+    power = np.ascontiguousarray(first_scale_power.reshape(N_ORIENT, -1))
+    median_e2n = np.empty(N_ORIENT, power.dtype)
+    if kernels is None or power.dtype != np.float32 or not kernels.row_medians(power, median_e2n):
+        median_e2n = np.median(power, axis=1)
     noise_power = (-median_e2n / np.log(0.5)) / bank0_energy
     noise_energy2 = 2 * noise_power * sum_an2 + 4 * noise_power * cross
     tau = np.sqrt(noise_energy2 / 2)

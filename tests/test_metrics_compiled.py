@@ -40,6 +40,63 @@ def test_fmi_kernel_matches_the_numpy_path(feature):
     assert feature_mutual_information(flat, flat + 1, flat) == _feature_mutual_information_numpy(flat, flat + 1, flat)
 
 
+@pytest.mark.parametrize("shape", [(62, 62), (63, 100), (256, 256), (70, 301)])
+def test_dmey_mosaic_kernel_is_bit_identical_to_pywt(shape):
+    """The compiled DWT sums pywt's terms in pywt's order: the same bits (signed zeros included),
+    borders and odd sizes too; below the filter's 62 taps it is pywt itself."""
+    import pywt
+    rng = np.random.default_rng(5)
+    x = np.round(rng.random(shape) * 255)
+    x[:9] = 0
+    x[:, :3] = -0.0
+    ca, (ch, cv, cd) = pywt.dwt2(x, "dmey", mode="symmetric")
+    blocks = np.block([[ca, ch], [cv, cd]])
+    expected = (blocks - blocks.min()) / (blocks.max() - blocks.min())
+    ours = dmey_mosaic(x)
+    assert _compiled._LOADED["metrics._fmi_numba"] is not None
+    assert ours.shape == expected.shape and np.array_equal(ours, expected)
+    assert np.array_equal(np.signbit(ours), np.signbit(expected))
+    small = rng.random((40, 80))
+    ca, (ch, cv, cd) = pywt.dwt2(small, "dmey", mode="symmetric")
+    assert dmey_mosaic(small).shape == (2 * ca.shape[0], 2 * ca.shape[1])
+
+
+@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect", "mirror", "wrap"])
+def test_pad_borders_is_np_pad(mode):
+    """The filters' fast border padding gives np.pad's values (corners, signed zeros, widths up to and
+    past one reflection, where it hands over to np.pad)."""
+    from metrics._filters import _NUMPY_PAD, pad_borders
+    rng = np.random.default_rng(2)
+    for shape in [(1, 1), (2, 3), (7, 9), (11, 4)]:
+        x = rng.standard_normal(shape)
+        x[0, 0] = -0.0
+        for rows in range(0, 13, 3):
+            for cols in range(0, 13, 4):
+                ours = pad_borders(x, rows, cols, mode)
+                expected = np.pad(x, ((rows, rows), (cols, cols)), mode=_NUMPY_PAD[mode])
+                assert ours.shape == expected.shape and np.array_equal(ours, expected)
+                assert np.array_equal(np.signbit(ours), np.signbit(expected))
+
+
+def test_row_medians_kernel_is_np_median_to_the_bit():
+    """Qp's noise medians: numpy's value bit for bit (even and odd lengths, ties, negative and signed
+    zeros, tiny values), and False (numpy's NaN path) when a row holds a NaN."""
+    from metrics import phase
+    phase.phase_congruency(np.arange(64.0).reshape(8, 8))       # loads the kernels
+    kernels = _compiled._LOADED["metrics._phase_numba"]
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 10, 11, 4097, 65536):
+        for x in (rng.random((3, n)), rng.standard_normal((3, n)) * 1e-3, rng.integers(0, 3, (3, n)) * -1.0,
+                  rng.random((3, n)) ** 8 * 1e-30):
+            x = x.astype(np.float32)
+            x[0, ::2] = -0.0
+            ours = np.empty(3, np.float32)
+            assert kernels.row_medians(x, ours)
+            assert np.array_equal(ours.view(np.uint32), np.median(x, axis=1).view(np.uint32))
+    x[1, 1] = np.nan
+    assert not kernels.row_medians(x, ours)
+
+
 def test_fmi_falls_back_to_numpy_with_one_warning_when_numba_is_missing(monkeypatch):
     a, b, f = _features()
     expected = _feature_mutual_information_numpy(a, b, f)

@@ -141,3 +141,18 @@ def test_lmax_into_equals_the_registered_rule():
     feats[0, :, :2] = 0.0                    # a region where A has no activity
     out = torch.empty(1, 6, 8, 9)
     torch.testing.assert_close(lmax_into(feats, out), lmax_fusion([feats[:1], feats[1:]]), atol=1e-6, rtol=1e-6)
+
+
+def test_speed_profile_counts_the_fused_convolutions():
+    """``python -m bench.speed.densegan --profile``: the shipped generator's 8 convolutions per pair are 7 fused
+    conv + ReLU calls (stem, 3 dense layers, 3 decoder layers) and one plain one (the output layer)."""
+    from bench.speed.densegan import profile_rows
+    from methods.densegan.inference import _pointwise_relu_available
+
+    if not _pointwise_relu_available():
+        pytest.skip("this torch build has no oneDNN conv + ReLU op")
+    rows, wall_ms = profile_rows(threads=1, repeats=2, size=64, top=50)
+    calls = {r["op"]: r["calls"] for r in rows}
+    assert calls["mkldnn::_convolution_pointwise"] == 7
+    assert calls["aten::mkldnn_convolution"] == 1          # the output layer (no ReLU), through F.conv2d
+    assert wall_ms > 0 and abs(sum(r["share"] for r in rows) - 1.0) < 1e-6

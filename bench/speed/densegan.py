@@ -2,6 +2,7 @@
 throughput, and the peak memory of fusing a large pair.
 
     python -m bench.speed.densegan [--threads 2] [--repeats 15] [--skip-training] [--skip-memory]
+    python -m bench.speed.densegan --profile        # where fuse_arrays' time goes, per operator
 
 Every inference row is timed in the same run, **interleaved** (repeat r times every row once, in turn),
 so a change of machine load hits all rows alike; the table gives min, median and max wall time per
@@ -183,6 +184,34 @@ def _memory_row(threads: int, size: int) -> dict:
     return {"size": size, "peak_rss_gb": int(rss_kib) * 1024 / 1e9}
 
 
+def profile_rows(threads: int, repeats: int, size: int = 256, top: int = 8) -> tuple[list[dict], float]:
+    """torch.profiler's self CPU time per operator over ``repeats`` calls of ``fuse_arrays`` with the shipped
+    ``densegan`` on a ``size`` x ``size`` pair (after a warm-up call): where the time goes that is not
+    convolution. Returns the ``top`` operators (ms per pair, share) and the wall ms per pair."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from methods.densegan import cached_generator, shipped_weights
+    from methods.densegan.inference import fuse_arrays
+
+    torch.set_num_threads(threads)
+    generator = cached_generator(shipped_weights("densegan"))
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
+    fuse_arrays(generator, a, b)
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            fuse_arrays(generator, a, b)
+    wall_ms = (time.perf_counter() - start) * 1e3 / repeats
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    rows = [{"op": e.key, "calls": e.count // repeats, "ms": e.self_cpu_time_total / 1e3 / repeats,
+             "share": e.self_cpu_time_total / total} for e in events[:top]]
+    return rows, wall_ms
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -191,7 +220,18 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-size", type=int, default=4096)
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="print only torch.profiler's operator table of the shipped densegan's fuse_arrays")
     args = parser.parse_args(argv)
+    if args.profile:
+        ops, wall_ms = profile_rows(args.threads, args.repeats)
+        print(f"# fuse_arrays, shipped densegan, 256x256, {args.threads} threads, {args.repeats} calls under "
+              f"torch.profiler: {wall_ms:.1f} ms per pair (the profiler adds its own cost); each operator's self time "
+              f"per pair as the profiler records it on the calling thread; load average {os.getloadavg()[0]:.2f}")
+        print("| operator | calls/pair | ms/pair | share |\n|---|---|---|---|")
+        for r in ops:
+            print(f"| {r['op']} | {r['calls']} | {r['ms']:.2f} | {r['share']:.1%} |")
+        return 0
 
     rows = _inference_rows(args.threads, args.repeats)
     print(f"# 256x256 pair, {args.threads} threads, {args.repeats} interleaved repeats; load average "

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+import metrics
+
 Fuser = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -23,8 +25,6 @@ def score_fused(a: np.ndarray, b: np.ndarray, fused: np.ndarray, names: Iterable
                 convention: str = "default") -> tuple[dict[str, float], float]:
     """The metrics of one fused image and the seconds they took (``metrics.compute``; all metrics if
     ``names`` is None)."""
-    import metrics
-
     start = time.perf_counter()
     scores = metrics.compute(a, b, fused, list(names) if names is not None else None, convention=convention)
     return scores, time.perf_counter() - start
@@ -80,6 +80,4 @@ def score_fusers(fusers: Mapping[str, Fuser], datasets: Iterable, names: Iterabl
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """The columns of a scores table that are registered metrics, in the table's order."""
-    import metrics
-
     return [c for c in frame.columns if c in metrics.METRICS]

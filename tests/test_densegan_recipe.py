@@ -507,3 +507,28 @@ def test_campaign_report_scores_the_baselines_on_the_validation_pairs(tmp_path, 
     # the second report reads the cache: nothing is fused again
     monkeypatch.setattr(methods, "fuse", lambda *a, **k: pytest.fail("baselines fused again"))
     write_campaign_report(tmp_path, table, ["run", "status"], data_cfg, lambda name: ds)
+
+
+def test_autoencoder_keeps_the_step_with_the_best_validation_patches(tmp_path, capsys):
+    import re
+
+    from bench.datasets import Dataset, Pair
+    from methods.densegan.checkpoint import load_generator
+    from methods.densegan.data import synthetic_pair
+    from methods.densegan.losses import ssim
+    from methods.densegan.perceptual import train_autoencoder, validation_patches
+
+    ds = Dataset(name="synthetic", description="", modalities=("A", "B"), colour=None, detail="b",
+                 list_pairs=lambda: [Pair("synthetic", f"p{i}", lambda i=i: synthetic_pair(i, 32)) for i in range(4)])
+    path = train_autoencoder(tmp_path / "ae.safetensors", lambda name: ds, steps=6, batch=4, patch=16,
+                             names=["synthetic"], lr=3e-3, val_every=2)
+    logged = {int(s): float(v) for s, v in re.findall(r"step (\d+)/6: .*validation patch SSIM ([\d.]+)",
+                                                      capsys.readouterr().err)}
+    assert sorted(logged) == [2, 4, 6]
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    assert int(meta["best_step"]) == max(logged, key=logged.get) != 6     # this seed's best is not the last
+    patches = validation_patches(lambda name: ds, 16, 0)
+    with torch.no_grad():
+        kept = float(ssim(load_generator(path)(patches, patches), patches))
+    assert kept == pytest.approx(max(logged.values()), abs=1e-4)

@@ -1,5 +1,7 @@
 """The dense-block GAN's inference path (issue #14): equal to ``Generator.forward`` to 1e-5 for every
 shipped model and every architecture option, tiles and bands equal to one piece, small and odd sizes."""
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ import torch.nn.functional as F
 
 from common.errors import UserError
 from bench.phantom import phantom_pair
-from methods.densegan import VARIANTS, WEIGHTS_DIR, cached_generator
+from methods.densegan import VARIANTS, WEIGHTS_DIR, cached_generator, shipped_weights
 from methods.densegan.inference import (_supports_fast_path, conv_valid, fuse_arrays, lmax_into, plan_regions,
                                         receptive_radius, reflect_border_)
 from methods.densegan.model import Generator, GeneratorConfig
@@ -156,3 +158,33 @@ def test_speed_profile_counts_the_fused_convolutions():
     assert calls["mkldnn::_convolution_pointwise"] == 7
     assert calls["aten::mkldnn_convolution"] == 1          # the output layer (no ReLU), through F.conv2d
     assert wall_ms > 0 and abs(sum(r["share"] for r in rows) - 1.0) < 1e-6
+
+
+def test_auto_bands_takes_the_faster_way_and_keeps_it(monkeypatch):
+    import methods.densegan.inference as inference
+
+    generator = cached_generator(shipped_weights("densegan"))
+    rng = np.random.default_rng(1)
+    a, b = (rng.random((96, 80), dtype=np.float32) for _ in range(2))
+    calls = []
+    real = inference.fuse_arrays
+
+    def spy(g, x, y, **kw):
+        calls.append(kw.get("bands"))
+        if kw.get("bands") == 1:
+            time.sleep(0.05)        # make the intra-op way the slow one
+        return real(g, x, y, **kw)
+
+    monkeypatch.setattr(inference, "_AUTO_BANDS", {})
+    monkeypatch.setattr(inference.torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(inference, "fuse_arrays", spy)
+    fused = real(generator, a, b, bands="auto")               # times both ways
+    assert calls == [1, 2]
+    np.testing.assert_allclose(fused, real(generator, a, b, bands=1), atol=1e-5)
+    calls.clear()
+    real(generator, a, b, bands="auto")                       # within AUTO_RECHECK_S: the faster, bands, only
+    assert calls == []
+    assert inference._AUTO_BANDS[(id(generator), a.shape, 2)][0] == 2
+    monkeypatch.setattr(inference, "AUTO_RECHECK_S", 0.0)    # stale: timed again
+    real(generator, a, b, bands="auto")
+    assert calls == [1, 2]

@@ -14,8 +14,9 @@ layer of both networks; ``of peak`` is a row's GMAC/s over that peak's. Rows:
 * ``densegan``, ``densegan-lean``: the shipped generators through ``fuse_arrays`` (the registered path,
   torch's intra-op threads), and the same with ``bands=threads`` (one single-threaded band per thread,
   the choice for a busy machine);
-* ``densegan (methods.fuse)``: the registered call as the runner's cells make it, for the per-call overhead
-  that batching pairs could save;
+* ``densegan (methods.fuse, auto)``: the registered call as the runner's cells make it (``bands="auto"``:
+  whichever of the two rows above was faster when last timed), also for the per-call overhead that
+  batching pairs could save;
 * ``densegan (forward)``: the same generator's plain ``Generator.forward`` (the training graph: reflection
   pad, convolution, ReLU and concatenation as separate passes, two intra-op threads), the pre-issue-#14
   inference path, for the ratio;
@@ -91,9 +92,9 @@ def _inference_rows(threads: int, repeats: int, size: int = 256) -> list[dict]:
             g(ta, tb)[0, 0].numpy()
 
     rows["densegan (forward)"] = (plain_forward, count_macs(g, x, x))
-    # as a suite's cell calls it (parameter checks, weights lookup, colour rule): against the `densegan`
-    # row, the per-call overhead that batching pairs in the runner could save
-    rows["densegan (methods.fuse)"] = ((lambda: methods.fuse(a, b, "densegan")), count_macs(g, x, x))
+    # as a suite's cell calls it (parameter checks, weights lookup, colour rule, bands "auto"): the
+    # registered path, and against the two fuse_arrays rows the per-call overhead batching pairs could save
+    rows["densegan (methods.fuse, auto)"] = ((lambda: methods.fuse(a, b, "densegan")), count_macs(g, x, x))
     if "ifcnn" in methods.METHODS:
         try:
             methods.fuse(a, b, "ifcnn")

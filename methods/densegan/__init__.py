@@ -105,10 +105,11 @@ def fuse_with_generator(a: np.ndarray, b: np.ndarray, weights: str | Path, fusio
                         device: str = "cpu") -> np.ndarray:
     """F = G(A, B) for grey float32 (H, W) sources in [0, 1]; returns float32 (H, W) in [0, 1].
 
-    ``fusion_rule`` None keeps the rule stored with the weights (a learned RFN block stays in place)."""
+    ``fusion_rule`` None keeps the rule stored with the weights (a learned RFN block stays in place). Bands
+    or torch's intra-op threads, whichever is faster on the machine as it is (``inference.auto_bands``)."""
     from methods.densegan.inference import fuse_arrays
 
-    return fuse_arrays(cached_generator(weights, fusion_rule, device), a, b)
+    return fuse_arrays(cached_generator(weights, fusion_rule, device), a, b, bands="auto")
 
 
 @lru_cache(maxsize=32)

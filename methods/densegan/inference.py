@@ -18,8 +18,9 @@ fewer passes over memory:
 * **Lmax in one pass.** The encoder's features are non-negative (each encoder layer ends in a ReLU), so
   max_c |phi| is max_c phi; the fused features are one ``lerp`` into the decoder's first buffer.
 * **Bands for a busy machine.** With ``bands`` > 1 the image is cut into that many row bands, each fused by
-  its own thread with torch on one intra-op thread (see ``fuse_arrays``); the default uses torch's
-  intra-op threads on the whole image, which is faster on an idle machine.
+  its own thread with torch on one intra-op thread (see ``fuse_arrays``); ``bands=1`` uses torch's
+  intra-op threads on the whole image, which is faster on an idle machine; ``bands="auto"`` (the
+  registered methods) times both now and then and takes the faster.
 
 **Halos.** Bands and tiles are extended by ``receptive_radius(generator)`` pixels (one per 3x3
 convolution between input and output; the fusion rule is per pixel) on every side that is not the image
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -242,16 +244,42 @@ def plan_regions(h: int, w: int, tile: int, bands: int, halo: int) -> list[tuple
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 MIN_BAND = 32      # rows; thinner images are fused in one piece
+AUTO_RECHECK_S = 30.0   # seconds an automatic bands choice is kept before both ways are timed again
+_AUTO_BANDS: dict[tuple, tuple[int, float]] = {}
+
+
+def auto_bands(generator: Generator, a: np.ndarray, b: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """The faster of ``bands`` 1 and ``bands`` = torch's thread count for this generator and image size, as
+    last timed (both ways, one call each, at most every ``AUTO_RECHECK_S`` seconds: the machine's load
+    decides which is faster, see ``fuse_arrays``). Returns the choice and, when it timed both just now, the
+    fused image of the faster call (the two agree to float rounding), else None."""
+    threads = torch.get_num_threads()
+    if threads < 2 or next(generator.parameters()).device.type != "cpu":
+        return 1, None
+    key = (id(generator), a.shape, threads)
+    cached = _AUTO_BANDS.get(key)
+    if cached and time.monotonic() - cached[1] < AUTO_RECHECK_S:
+        return cached[0], None
+    timed = []
+    for bands in (1, threads):
+        start = time.perf_counter()
+        fused = fuse_arrays(generator, a, b, bands=bands)
+        timed.append((time.perf_counter() - start, bands, fused))
+    _, bands, fused = min(timed, key=lambda t: t[0])
+    _AUTO_BANDS[key] = (bands, time.monotonic())
+    return bands, fused
 
 
 def fuse_arrays(generator: Generator, a: np.ndarray, b: np.ndarray, *, tile: int | None = None,
-                bands: int = 1) -> np.ndarray:
+                bands: int | str = 1) -> np.ndarray:
     """F = G(A, B) for grey float (H, W) sources in [0, 1]; float32 (H, W) in [0, 1].
 
     ``tile`` None fuses images up to ``TILE_ABOVE`` pixels whole and larger ones in tiles of
     ``TILE_SIZE``; an integer forces tiles of that many kept pixels per side (0: never tile).
 
-    ``bands`` 1 (default) computes with torch's intra-op threads. ``bands`` N > 1 cuts the image into N
+    ``bands`` "auto" (the registered methods' choice) takes whichever of the two ways below was faster
+    when last timed for this generator and image size (``auto_bands``). ``bands`` 1 computes with torch's
+    intra-op threads. ``bands`` N > 1 cuts the image into N
     row bands (or shares the tiles among N threads), each computed by its own thread with torch on one
     intra-op thread. Why both: every multi-threaded torch operation waits at its end for its slowest
     thread; on a shared machine with another process on one of the cores that wait is a scheduler time
@@ -267,6 +295,10 @@ def fuse_arrays(generator: Generator, a: np.ndarray, b: np.ndarray, *, tile: int
     if min(h, w) < 2:
         raise UserError(f"densegan: a {w}x{h} image is too small (reflection padding needs at least 2 pixels "
                         f"along each side)")
+    if bands == "auto":
+        bands, fused = auto_bands(generator, a, b)
+        if fused is not None:
+            return fused
     if tile is None:
         tile = TILE_SIZE if h * w > TILE_ABOVE else 0
     tile = tile if tile and (h > tile or w > tile) else 0

@@ -7,7 +7,7 @@
 
 A campaign file names an output folder, a profile and the runs::
 
-    out: runs/campaign-harvard         # relative to the working directory
+    out: campaigns/harvard             # relative to the working directory
     profile: long
     runs:                              # in the order they are started
       - {method: densegan, seeds: [0]}

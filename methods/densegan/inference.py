@@ -248,7 +248,8 @@ AUTO_RECHECK_S = 30.0   # seconds an automatic bands choice is kept before both 
 _AUTO_BANDS: dict[tuple, tuple[int, float]] = {}
 
 
-def auto_bands(generator: Generator, a: np.ndarray, b: np.ndarray) -> tuple[int, np.ndarray | None]:
+def auto_bands(generator: Generator, a: np.ndarray, b: np.ndarray,
+               tile: int | None = None) -> tuple[int, np.ndarray | None]:
     """The faster of ``bands`` 1 and ``bands`` = torch's thread count for this generator and image size, as
     last timed (both ways, one call each, at most every ``AUTO_RECHECK_S`` seconds: the machine's load
     decides which is faster, see ``fuse_arrays``). Returns the choice and, when it timed both just now, the
@@ -263,7 +264,7 @@ def auto_bands(generator: Generator, a: np.ndarray, b: np.ndarray) -> tuple[int,
     timed = []
     for bands in (1, threads):
         start = time.perf_counter()
-        fused = fuse_arrays(generator, a, b, bands=bands)
+        fused = fuse_arrays(generator, a, b, tile=tile, bands=bands)
         timed.append((time.perf_counter() - start, bands, fused))
     _, bands, fused = min(timed, key=lambda t: t[0])
     _AUTO_BANDS[key] = (bands, time.monotonic())
@@ -296,7 +297,7 @@ def fuse_arrays(generator: Generator, a: np.ndarray, b: np.ndarray, *, tile: int
         raise UserError(f"densegan: a {w}x{h} image is too small (reflection padding needs at least 2 pixels "
                         f"along each side)")
     if bands == "auto":
-        bands, fused = auto_bands(generator, a, b)
+        bands, fused = auto_bands(generator, a, b, tile)
         if fused is not None:
             return fused
     if tile is None:

@@ -1,21 +1,24 @@
-"""FMI's per-window work in compiled loops (numba): the same arithmetic as the numpy path in
+"""FMI's per-window work in one compiled pass (numba): the arithmetic of the numpy path in
 ``metrics.fmi``, window by window instead of 4096 windows per numpy call.
 
-Three passes per block of windows, with numpy's vectorised log between them (libm's log is ~6x slower
-than numpy's SIMD log, and a window needs 63 of them): ``window_pdfs`` (the windows' PDFs and which
-windows are identical), ``window_terms`` (marginals, the Frechet bound's staircase walk, the mixture
-weight, and per visited cell the joint value and its closed-form term) and ``window_scores`` (the joint
-entropy and the normalised MI). Every operation mirrors a line of the numpy path in the same
+``fmi_scores`` runs over blocks of 64 windows: the windows' PDFs, their logs, the marginals, the
+Frechet bound's staircase walk, the mixture weight, the joint cells' logs and the scores, with no
+numpy call in between: the ~60 logs of a window come from ``_log_mass_into``, fdlibm's log written
+so that LLVM vectorises it (libm's log is ~5x slower than numpy's SIMD log; this one matches
+numpy's speed inside the loop). Every other operation mirrors a line of the numpy path in the same
 order (sums left to right: ``sequential_sum``), so the flat-window rounding of ``fmi.m`` is kept;
-``fastmath`` stays off for that reason. The differences are in the last bit of ln|1 - w| (libm) and of
-the index moments (a loop instead of BLAS ``@``).
+``fastmath`` stays off for that reason. The differences from the numpy path: the last bit of some
+logs (fdlibm's < 1 ulp against numpy's < 1 ulp: FMI moves by ~1e-16) and of the index moments (a
+loop instead of BLAS ``@``).
 
 Imported only through ``metrics._compiled.compiled_kernels``, which falls back to the numpy path when
 numba is missing or this module fails to compile.
 """
 from __future__ import annotations
 
+import llvmlite.ir
 import numba
+import numba.extending
 import numpy as np
 
 from metrics._compiled import CACHE
@@ -95,37 +98,64 @@ def _walk_rows(pdf, log_pdf, k, side, x_cdf, x_centred, y_hi, y_pdf, y_log, f_ce
     return x_stats, c, negative
 
 
+@numba.extending.intrinsic
+def _bits(typingctx, x):
+    """The IEEE bits of a float64 as an int64 (a register move; numba has no scalar ``view``)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.IntType(64))
+    return numba.types.int64(numba.types.float64), codegen
+
+
+@numba.extending.intrinsic
+def _float(typingctx, b):
+    """The float64 whose IEEE bits are the int64 ``b``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.DoubleType())
+    return numba.types.float64(numba.types.int64), codegen
+
+
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01,
+       1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01)
+
+
 @numba.njit(inline="always", **_JIT)
-def _finish_pair(f_stats, x_stats, c, negative, bound_sum, masses, independent, log_sums,
-                 joint, closed_form_terms, closed_form, h_x, k, side):
-    """The pair's mixture weight w from the bound's covariance, the closed form, H_X, and per visited
-    cell the joint value and its term of the closed-form sum."""
-    f_plogp_sum, f_mass, f_centred_ss, f_sd, f_cdf_sum = f_stats
-    x_plogp_sum, x_mass, x_centred_ss, x_sd, x_cdf_sum = x_stats
-    cov_bound = bound_sum - f_cdf_sum * x_cdf_sum
-    if x_sd == 0 or f_sd == 0 or (not negative and c == 0):
-        weight = 0.0
-    else:
-        weight = c * (f_sd * x_sd) / cov_bound
-    one_minus_w = 1.0 - weight
-    log_one_minus_w = np.log(abs(one_minus_w) + TINY)
-    form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
-    form *= one_minus_w
-    closed_form[side, k], h_x[side, k] = form, -x_plogp_sum
-    for step in range(STEPS):
-        joint[k, side, step] = (masses[step] - independent[step]) * weight + independent[step]
-        closed_form_terms[k, side, step] = ((log_sums[step] + log_one_minus_w) * independent[step]) * one_minus_w
+def _log_mass_into(x, out, n):
+    """``out[:n] = ln(|x[:n]| + TINY)`` (``metrics.fmi._log_mass``) with fdlibm's log (error < 1 ulp, as
+    libm's and numpy's), written without branches or calls so that LLVM vectorises the loop: the windows'
+    ~60 logs cost ~1 ns each inside the kernel instead of a pass through numpy between kernels. The
+    argument is a normal number (>= TINY); NaN and inf pass through as np.log gives them."""
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
+    for t in range(n):
+        v = abs(x[t]) + TINY
+        b = _bits(v)
+        mant = b & 0x000FFFFFFFFFFFFF
+        big = mant > 0x6A09E667F3BCD                  # mantissa > sqrt(2): use m / 2, exponent + 1
+        k = ((b >> 52) - 1023) + (1 if big else 0)
+        m = _float(mant | (0x3FE0000000000000 if big else 0x3FF0000000000000))
+        f = m - 1.0                                   # in [sqrt(2)/2 - 1, sqrt(2) - 1]
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        r = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7))) + w * (lg2 + w * (lg4 + w * lg6))
+        hfsq = 0.5 * f * f
+        dk = float(k)
+        y = dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+        out[t] = y if v < np.inf else v               # inf -> inf, NaN -> NaN
 
 
-@numba.njit(**_JIT)
-def window_pdfs(fa, fb, ff, start, pdf, same):
-    """For the 'valid' 3x3 windows start, start + 1, ... (row-major positions) of the float64 feature
-    images: ``pdf[k, 0/1/2]`` the window PDFs of F, A, B (MATLAB's column-major ``sub(:)`` order) and
-    ``same[0/1, k]`` whether A's / B's window is identical to F's -- B meets F's min-max normalised
-    window wherever A's differed (``fmi.m``'s quirk, see ``metrics.fmi.feature_mutual_information``)."""
+BLOCK = 64               # windows per block: its PDFs, logs and staircase cells stay in L1
+
+
+@numba.njit(inline="always", **_JIT)
+def _window_block(fa, fb, ff, start, n, pdf, same):
+    """PDFs of F, A, B (``pdf[k, 0/1/2]``, MATLAB's column-major ``sub(:)`` order) of the 'valid' 3x3
+    windows start .. start + n - 1 (row-major positions), and ``same[k, 0/1]``: A's / B's window is
+    identical to F's -- B meets F's min-max normalised window wherever A's differed (``fmi.m``'s quirk,
+    see ``metrics.fmi.feature_mutual_information``)."""
     cols = ff.shape[1] - 2
     a, b, f = np.empty(L), np.empty(L), np.empty(L)
-    for k in range(pdf.shape[0]):
+    for k in range(n):
         r, q = divmod(start + k, cols)
         for cc in range(3):
             for rr in range(3):
@@ -140,7 +170,7 @@ def window_pdfs(fa, fb, ff, start, pdf, same):
         b_same = True
         for t in range(L):
             b_same = b_same and b[t] == (f[t] if a_same else f_scaled[t])
-        same[0, k], same[1, k] = a_same, b_same
+        same[k, 0], same[k, 1] = a_same, b_same
         _minmax(a, pdf[k, 1])
         _minmax(b, pdf[k, 2])
         for side in range(3):
@@ -148,104 +178,140 @@ def window_pdfs(fa, fb, ff, start, pdf, same):
 
 
 @numba.njit(**_JIT)
-def window_terms(pdf, log_pdf, same, joint, closed_form_terms, closed_form, h_x, h_f):
-    """Everything of the windows' normalised MI but the joint cells' logs: per pair (side 0: A-F,
-    1: B-F) the joint values and closed-form terms of the staircase cells (``(n, 2, STEPS)``), the
-    closed form and H_X (``(2, n)``), and H_F (``(n,)``), from ``window_pdfs``' PDFs and their logs.
-    Pairs of identical windows are skipped (their score is 1; zeros in their cells).
+def fmi_scores(fa, fb, ff, chunk, scores):
+    """The window scores FMI(A, F), FMI(B, F) of ``metrics.fmi._nelsen_nmi`` (1 for identical windows)
+    of all 'valid' 3x3 windows of the float64 feature images, in one compiled pass, into ``scores``:
+    per ``chunk`` windows (row-major positions) a block of A's scores then B's, as the numpy path's
+    chunks (so that summing each block with numpy adds the scores in the old order).
 
-    The staircase walk is a chain of dependent loads (latency-bound): the pairs that differ are walked
-    two at a time in one loop (a window's two sources, or consecutive windows' pairs), so that the two
-    chains overlap. Each pair's arithmetic is unchanged (``metrics.fmi._nelsen_nmi``'s order)."""
-    n = pdf.shape[0]
-    # F's side once per window: walk rows (CDF, PDF, ln PDF, padded), centred PDF and marginal stats
-    f_rows = np.zeros((n, 3, STEPS + 1))
-    f_centred = np.empty((n, L))
-    f_stats = np.empty((n, 5))
-    pairs = np.empty(2 * n, np.intp)            # k * 2 + side of the pairs that differ
-    n_pairs = 0
-    for k in range(n):
-        f_pdf, f_log, f_cdf = f_rows[k, 1], f_rows[k, 2], f_rows[k, 0]
-        for t in range(L):
-            f_pdf[t], f_log[t] = pdf[k, 0, t], log_pdf[k, 0, t]
-        st = _marginals(f_pdf, f_log, f_cdf, f_centred[k])
-        for t in range(L, STEPS + 1):       # padding: empty intervals, PDF and ln PDF 0
-            f_cdf[t] = f_cdf[L - 1]
-        for q in range(5):
-            f_stats[k, q] = st[q]
-        h_f[k] = -st[0]
-        for side in range(2):
-            if same[side, k]:
-                joint[k, side, :] = 0.0
-                closed_form[side, k], h_x[side, k] = 0.0, 0.0
-            else:
-                pairs[n_pairs] = 2 * k + side
-                n_pairs += 1
+    Per block of ``BLOCK`` windows: the PDFs and their logs (``_log_mass_into``, vectorised); F's
+    marginals and walk rows once per window; then the pairs that differ, two at a time (their
+    staircase walks are two independent latency chains that overlap): X's marginals, the Frechet
+    bound's staircase walk (the cells' indices and masses), the mixture weight, the joint values of
+    the visited cells and the closed-form sums; then one vectorised log of all the block's joint
+    values and ln|1 - w|, and the scores. The arithmetic is ``_nelsen_nmi``'s, sums left to right
+    (``sequential_sum``: fmi.m's flat-window rounding), in the same order; only the logs differ
+    (fdlibm's instead of numpy's and libm's, all within 1 ulp)."""
+    n_windows = (ff.shape[0] - 2) * (ff.shape[1] - 2)
+    pdf = np.empty((BLOCK, 3, L))
+    log_pdf = np.empty((BLOCK, 3, L))
+    same = np.empty((BLOCK, 2), np.bool_)
+    f_rows = np.zeros((BLOCK, 3, STEPS + 1))       # F's walk rows: CDF (padded), PDF, ln PDF (0 padded)
+    f_centred = np.empty((BLOCK, L))
+    f_stats = np.empty((BLOCK, 5))
+    pairs = np.empty(2 * BLOCK, np.intp)
+    joint = np.empty((2 * BLOCK, STEPS + 1))       # per pair: the visited cells' joint values, then 1 - w
+    log_joint = np.empty((2 * BLOCK, STEPS + 1))
+    independent = np.empty((2 * BLOCK, STEPS))     # per pair and visited cell: p_F p_X
+    log_sums = np.empty((2 * BLOCK, STEPS))        # and ln p_F + ln p_X
+    pair_terms = np.empty((2 * BLOCK, 3))           # x_mass, x_plogp_sum, w
     x_cdf0, x_centred0, x_cdf1, x_centred1 = np.empty(L), np.empty(L), np.empty(L), np.empty(L)
-    y0, y1 = np.empty((3, STEPS + 1)), np.empty((3, STEPS + 1))      # X's walk rows per lane
-    m0, ind0, ls0 = np.empty(STEPS), np.empty(STEPS), np.empty(STEPS)   # per walked cell, lane 0
-    m1, ind1, ls1 = np.empty(STEPS), np.empty(STEPS), np.empty(STEPS)   # lane 1
-    for p in range(0, n_pairs, 2):
-        q = min(p + 1, n_pairs - 1)         # an odd last pair is walked twice (same values written)
-        k0, side0, k1, side1 = pairs[p] // 2, pairs[p] % 2, pairs[q] // 2, pairs[q] % 2
-        fs0 = (f_stats[k0, 0], f_stats[k0, 1], f_stats[k0, 2], f_stats[k0, 3], f_stats[k0, 4])
-        fs1 = (f_stats[k1, 0], f_stats[k1, 1], f_stats[k1, 2], f_stats[k1, 3], f_stats[k1, 4])
-        xs0, c0, neg0 = _walk_rows(pdf, log_pdf, k0, side0, x_cdf0, x_centred0, y0[0], y0[1], y0[2],
-                                   f_centred[k0], fs0[2])
-        xs1, c1, neg1 = _walk_rows(pdf, log_pdf, k1, side1, x_cdf1, x_centred1, y1[0], y1[1], y1[2],
-                                   f_centred[k1], fs1[2])
-        fc0, fp0, fl0 = f_rows[k0, 0], f_rows[k0, 1], f_rows[k0, 2]
-        fc1, fp1, fl1 = f_rows[k1, 0], f_rows[k1, 1], f_rows[k1, 2]
-        yh0, yp0, yl0, yh1, yp1, yl1 = y0[0], y0[1], y0[2], y1[0], y1[1], y1[2]
-        lower0 = max(1.0 - x_cdf0[L - 1], 0.0) if neg0 else 0.0
-        lower1 = max(1.0 - x_cdf1[L - 1], 0.0) if neg1 else 0.0
-        i0, j0, i1, j1 = 0, 0, 0, 0
-        ff0, yf0, ystep0 = float(L), (1.0 if neg0 else float(L)), (1.0 if neg0 else -1.0)
-        ff1, yf1, ystep1 = float(L), (1.0 if neg1 else float(L)), (1.0 if neg1 else -1.0)
-        bs0, bs1 = 0.0, 0.0
-        for step in range(STEPS):           # all of them, as numpy: the padding cell absorbs the rest
-            hf0, hy0 = fc0[i0], yh0[j0]
-            hf1, hy1 = fc1[i1], yh1[j1]
-            up0, up1 = min(hf0, hy0), min(hf1, hy1)
-            mm0, mm1 = up0 - lower0, up1 - lower1
-            lower0, lower1 = up0, up1
-            bs0 += mm0 * ff0 * yf0
-            bs1 += mm1 * ff1 * yf1
-            m0[step], m1[step] = mm0, mm1
-            ind0[step], ind1[step] = fp0[i0] * yp0[j0], fp1[i1] * yp1[j1]   # the cell's p_F p_X
-            ls0[step], ls1[step] = fl0[i0] + yl0[j0], fl1[i1] + yl1[j1]     # and ln p_F + ln p_X
-            af0, ay0, af1, ay1 = hf0 <= hy0, hy0 <= hf0, hf1 <= hy1, hy1 <= hf1
-            i0 += af0                       # (no clamp: the padding runs to STEPS + 1 cells)
-            j0 += ay0
-            i1 += af1
-            j1 += ay1
-            ff0 -= af0
-            ff1 -= af1
-            yf0 += ay0 * ystep0
-            yf1 += ay1 * ystep1
-        _finish_pair(fs0, xs0, c0, neg0, bs0, m0, ind0, ls0, joint, closed_form_terms,
-                     closed_form, h_x, k0, side0)
-        _finish_pair(fs1, xs1, c1, neg1, bs1, m1, ind1, ls1, joint, closed_form_terms,
-                     closed_form, h_x, k1, side1)
-
-
-@numba.njit(**_JIT)
-def window_scores(joint, log_joint, closed_form_terms, same, closed_form, h_x, h_f, scores):
-    """``scores[side, k]``: the pair's normalised MI 2 I / (H_X + H_F), with H_joint = -(closed form +
-    sum over the staircase cells of [p ln|p| - closed-form term]) summed in cell order, or 1 for
-    identical windows; from ``window_terms``' outputs and ``log_joint`` = ln(|joint| + TINY)."""
-    for k in range(joint.shape[0]):
-        for side in range(2):
-            if same[side, k]:
-                scores[side, k] = 1.0
-                continue
+    y0, y1 = np.empty((3, STEPS + 1)), np.empty((3, STEPS + 1))
+    for start in range(0, n_windows, BLOCK):
+        n = min(BLOCK, n_windows - start)
+        _window_block(fa, fb, ff, start, n, pdf, same)
+        _log_mass_into(pdf.reshape(-1), log_pdf.reshape(-1), n * 3 * L)
+        n_pairs = 0
+        for k in range(n):
+            f_pdf, f_log, f_cdf = f_rows[k, 1], f_rows[k, 2], f_rows[k, 0]
+            for t in range(L):
+                f_pdf[t], f_log[t] = pdf[k, 0, t], log_pdf[k, 0, t]
+            st = _marginals(f_pdf, f_log, f_cdf, f_centred[k])
+            for t in range(L, STEPS + 1):
+                f_cdf[t] = f_cdf[L - 1]
+            for q in range(5):
+                f_stats[k, q] = st[q]
+            for side in range(2):
+                if same[k, side]:
+                    scores[_score_index(start + k, side, chunk, n_windows)] = 1.0
+                else:
+                    pairs[n_pairs] = 2 * k + side
+                    n_pairs += 1
+        for p in range(0, n_pairs, 2):
+            q = min(p + 1, n_pairs - 1)         # an odd last pair is walked twice (same values written)
+            k0, side0, k1, side1 = pairs[p] // 2, pairs[p] % 2, pairs[q] // 2, pairs[q] % 2
+            fs0 = (f_stats[k0, 0], f_stats[k0, 1], f_stats[k0, 2], f_stats[k0, 3], f_stats[k0, 4])
+            fs1 = (f_stats[k1, 0], f_stats[k1, 1], f_stats[k1, 2], f_stats[k1, 3], f_stats[k1, 4])
+            xs0, c0, neg0 = _walk_rows(pdf, log_pdf, k0, side0, x_cdf0, x_centred0, y0[0], y0[1], y0[2],
+                                       f_centred[k0], fs0[2])
+            xs1, c1, neg1 = _walk_rows(pdf, log_pdf, k1, side1, x_cdf1, x_centred1, y1[0], y1[1], y1[2],
+                                       f_centred[k1], fs1[2])
+            fc0, fp0, fl0 = f_rows[k0, 0], f_rows[k0, 1], f_rows[k0, 2]
+            fc1, fp1, fl1 = f_rows[k1, 0], f_rows[k1, 1], f_rows[k1, 2]
+            yh0, yp0, yl0, yh1, yp1, yl1 = y0[0], y0[1], y0[2], y1[0], y1[1], y1[2]
+            lower0 = max(1.0 - x_cdf0[L - 1], 0.0) if neg0 else 0.0
+            lower1 = max(1.0 - x_cdf1[L - 1], 0.0) if neg1 else 0.0
+            i0, j0, i1, j1 = 0, 0, 0, 0
+            ff0, yf0, ystep0 = float(L), (1.0 if neg0 else float(L)), (1.0 if neg0 else -1.0)
+            ff1, yf1, ystep1 = float(L), (1.0 if neg1 else float(L)), (1.0 if neg1 else -1.0)
+            bs0, bs1 = 0.0, 0.0
+            m0, m1 = joint[p], joint[q]         # the masses first; the joint values replace them
+            ind0, ind1, ls0, ls1 = independent[p], independent[q], log_sums[p], log_sums[q]
+            for step in range(STEPS):           # all of them, as numpy: the padding cell absorbs the rest
+                hf0, hy0 = fc0[i0], yh0[j0]
+                hf1, hy1 = fc1[i1], yh1[j1]
+                up0, up1 = min(hf0, hy0), min(hf1, hy1)
+                mm0, mm1 = up0 - lower0, up1 - lower1
+                lower0, lower1 = up0, up1
+                bs0 += mm0 * ff0 * yf0
+                bs1 += mm1 * ff1 * yf1
+                m0[step], m1[step] = mm0, mm1
+                ind0[step], ind1[step] = fp0[i0] * yp0[j0], fp1[i1] * yp1[j1]   # the cell's p_F p_X
+                ls0[step], ls1[step] = fl0[i0] + yl0[j0], fl1[i1] + yl1[j1]     # and ln p_F + ln p_X
+                af0, ay0, af1, ay1 = hf0 <= hy0, hy0 <= hf0, hf1 <= hy1, hy1 <= hf1
+                i0 += af0                       # (no clamp: the padding runs to STEPS + 1 cells)
+                j0 += ay0
+                i1 += af1
+                j1 += ay1
+                ff0 -= af0
+                ff1 -= af1
+                yf0 += ay0 * ystep0
+                yf1 += ay1 * ystep1
+            _pair_joint(fs0, xs0, c0, neg0, bs0, m0, ind0, pair_terms[p])
+            if q != p:
+                _pair_joint(fs1, xs1, c1, neg1, bs1, m1, ind1, pair_terms[q])
+        _log_mass_into(joint.reshape(-1), log_joint.reshape(-1), n_pairs * (STEPS + 1))
+        for p in range(n_pairs):
+            k = pairs[p] // 2
+            x_mass, x_plogp_sum, weight = pair_terms[p, 0], pair_terms[p, 1], pair_terms[p, 2]
+            f_plogp_sum, f_mass = f_stats[k, 0], f_stats[k, 1]
+            one_minus_w = 1.0 - weight
+            log_one_minus_w = log_joint[p, STEPS]
+            form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
+            form *= one_minus_w
             correction = 0.0
             for step in range(STEPS):
-                p = joint[k, side, step]
-                correction += log_joint[k, side, step] * p - closed_form_terms[k, side, step]
-            h_joint = -(closed_form[side, k] + correction)
-            mi = h_x[side, k] + h_f[k] - h_joint
-            scores[side, k] = 0.0 if mi == 0 else 2.0 * mi / (h_x[side, k] + h_f[k])
+                term = ((log_sums[p, step] + log_one_minus_w) * independent[p, step]) * one_minus_w
+                correction += log_joint[p, step] * joint[p, step] - term
+            h_joint = -(form + correction)
+            h_x, h_f = -x_plogp_sum, -f_plogp_sum
+            mi = h_x + h_f - h_joint
+            scores[_score_index(start + k, pairs[p] % 2, chunk, n_windows)] = 0.0 if mi == 0 else 2.0 * mi / (h_x + h_f)
+
+
+@numba.njit(inline="always", **_JIT)
+def _score_index(window, side, chunk, n_windows):
+    """Where ``fmi_scores`` puts a window's score: chunk by chunk, A's scores then B's."""
+    first = window - window % chunk
+    return 2 * first + side * min(chunk, n_windows - first) + window % chunk
+
+
+@numba.njit(inline="always", **_JIT)
+def _pair_joint(f_stats, x_stats, c, negative, bound_sum, masses, independent, terms):
+    """The pair's mixture weight w from the bound's covariance; the visited cells' joint values
+    (replacing their masses in ``masses``, with 1 - w after them for the log pass); X's mass, sum
+    p ln p and w into ``terms``."""
+    f_plogp_sum, f_mass, f_centred_ss, f_sd, f_cdf_sum = f_stats
+    x_plogp_sum, x_mass, x_centred_ss, x_sd, x_cdf_sum = x_stats
+    cov_bound = bound_sum - f_cdf_sum * x_cdf_sum
+    if x_sd == 0 or f_sd == 0 or (not negative and c == 0):
+        weight = 0.0
+    else:
+        weight = c * (f_sd * x_sd) / cov_bound
+    for step in range(STEPS):
+        masses[step] = (masses[step] - independent[step]) * weight + independent[step]
+    masses[STEPS] = 1.0 - weight
+    terms[0], terms[1], terms[2] = x_mass, x_plogp_sum, weight
 
 
 @numba.njit(**_JIT)

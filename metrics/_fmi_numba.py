@@ -75,29 +75,6 @@ def _marginals(pdf, log_pdf, cdf, centred):
     return plogp_sum, mass, centred_ss, sd, cdf_sum
 
 
-@numba.njit(inline="always", **_JIT)
-def _walk_rows(pdf, log_pdf, k, side, x_cdf, x_centred, y_hi, y_pdf, y_log, f_centred_k, f_centred_ss):
-    """X's marginals (``_marginals``) and its walk rows: ascending interval ends, PDF and ln PDF,
-    reversed for the countermonotone bound, plus the padding cells L.. (last end again, PDF 0; numpy
-    clamps the index at L instead). Returns (marginal stats, c, negative)."""
-    x_pdf, x_log = pdf[k, side + 1], log_pdf[k, side + 1]
-    x_stats = _marginals(x_pdf, x_log, x_cdf, x_centred)
-    num = 0.0
-    for t in range(L):
-        num += x_centred[t] * f_centred_k[t]
-    c = 0.0 if num == 0 else num / np.sqrt(x_stats[2] * f_centred_ss)
-    negative = c < 0
-    for t in range(L):
-        if negative:
-            y_hi[t] = 1.0 if t == L - 1 else 1.0 - x_cdf[L - 2 - t]
-            y_pdf[t], y_log[t] = x_pdf[L - 1 - t], x_log[L - 1 - t]
-        else:
-            y_hi[t], y_pdf[t], y_log[t] = x_cdf[t], x_pdf[t], x_log[t]
-    for t in range(L, STEPS + 1):
-        y_hi[t], y_pdf[t], y_log[t] = y_hi[L - 1], 0.0, 0.0
-    return x_stats, c, negative
-
-
 @numba.extending.intrinsic
 def _bits(typingctx, x):
     """The IEEE bits of a float64 as an int64 (a register move; numba has no scalar ``view``)."""
@@ -185,13 +162,12 @@ def fmi_scores(fa, fb, ff, chunk, scores):
     chunks (so that summing each block with numpy adds the scores in the old order).
 
     Per block of ``BLOCK`` windows: the PDFs and their logs (``_log_mass_into``, vectorised); F's
-    marginals and walk rows once per window; then the pairs that differ, two at a time (their
-    staircase walks are two independent latency chains that overlap): X's marginals, the Frechet
-    bound's staircase walk (the cells' indices and masses), the mixture weight, the joint values of
-    the visited cells and the closed-form sums; then one vectorised log of all the block's joint
-    values and ln|1 - w|, and the scores. The arithmetic is ``_nelsen_nmi``'s, sums left to right
-    (``sequential_sum``: fmi.m's flat-window rounding), in the same order; only the logs differ
-    (fdlibm's instead of numpy's and libm's, all within 1 ulp)."""
+    marginals once per window; then the pairs that differ (a source window and F's), with the pairs
+    on the contiguous axis of every per-pair array (``_pair_marginals``, ``_pair_weights``,
+    ``_pair_scores``), so that each pair's sums run left to right as ``sequential_sum`` does (fmi.m's
+    flat-window rounding) while LLVM vectorises across pairs; the staircase walk alone
+    (``_walk_pairs``) runs pair by pair, two at a time. The arithmetic is ``_nelsen_nmi``'s in the
+    same order; only the logs differ (fdlibm's instead of numpy's, both within 1 ulp)."""
     n_windows = (ff.shape[0] - 2) * (ff.shape[1] - 2)
     pdf = np.empty((BLOCK, 3, L))
     log_pdf = np.empty((BLOCK, 3, L))
@@ -200,13 +176,12 @@ def fmi_scores(fa, fb, ff, chunk, scores):
     f_centred = np.empty((BLOCK, L))
     f_stats = np.empty((BLOCK, 5))
     pairs = np.empty(2 * BLOCK, np.intp)
-    joint = np.empty((2 * BLOCK, STEPS + 1))       # per pair: the visited cells' joint values, then 1 - w
-    log_joint = np.empty((2 * BLOCK, STEPS + 1))
-    independent = np.empty((2 * BLOCK, STEPS))     # per pair and visited cell: p_F p_X
-    log_sums = np.empty((2 * BLOCK, STEPS))        # and ln p_F + ln p_X
-    pair_terms = np.empty((2 * BLOCK, 3))           # x_mass, x_plogp_sum, w
-    x_cdf0, x_centred0, x_cdf1, x_centred1 = np.empty(L), np.empty(L), np.empty(L), np.empty(L)
-    y0, y1 = np.empty((3, STEPS + 1)), np.empty((3, STEPS + 1))
+    n_max = 2 * BLOCK
+    x = np.empty((4, L, n_max))                    # per pair: X's PDF, ln PDF, CDF, centred PDF
+    y = np.empty((3, STEPS + 1, n_max))            # X's walk rows: interval ends, PDF, ln PDF (padded)
+    stats = np.empty((12, n_max))                  # per pair scalars, see _pair_marginals
+    cells = np.empty((4, STEPS + 1, n_max))        # per visited cell: mass -> joint (row STEPS: 1 - w),
+    #                                                its log, p_F p_X, ln p_F + ln p_X
     for start in range(0, n_windows, BLOCK):
         n = min(BLOCK, n_windows - start)
         _window_block(fa, fb, ff, start, n, pdf, same)
@@ -227,66 +202,14 @@ def fmi_scores(fa, fb, ff, chunk, scores):
                 else:
                     pairs[n_pairs] = 2 * k + side
                     n_pairs += 1
-        for p in range(0, n_pairs, 2):
-            q = min(p + 1, n_pairs - 1)         # an odd last pair is walked twice (same values written)
-            k0, side0, k1, side1 = pairs[p] // 2, pairs[p] % 2, pairs[q] // 2, pairs[q] % 2
-            fs0 = (f_stats[k0, 0], f_stats[k0, 1], f_stats[k0, 2], f_stats[k0, 3], f_stats[k0, 4])
-            fs1 = (f_stats[k1, 0], f_stats[k1, 1], f_stats[k1, 2], f_stats[k1, 3], f_stats[k1, 4])
-            xs0, c0, neg0 = _walk_rows(pdf, log_pdf, k0, side0, x_cdf0, x_centred0, y0[0], y0[1], y0[2],
-                                       f_centred[k0], fs0[2])
-            xs1, c1, neg1 = _walk_rows(pdf, log_pdf, k1, side1, x_cdf1, x_centred1, y1[0], y1[1], y1[2],
-                                       f_centred[k1], fs1[2])
-            fc0, fp0, fl0 = f_rows[k0, 0], f_rows[k0, 1], f_rows[k0, 2]
-            fc1, fp1, fl1 = f_rows[k1, 0], f_rows[k1, 1], f_rows[k1, 2]
-            yh0, yp0, yl0, yh1, yp1, yl1 = y0[0], y0[1], y0[2], y1[0], y1[1], y1[2]
-            lower0 = max(1.0 - x_cdf0[L - 1], 0.0) if neg0 else 0.0
-            lower1 = max(1.0 - x_cdf1[L - 1], 0.0) if neg1 else 0.0
-            i0, j0, i1, j1 = 0, 0, 0, 0
-            ff0, yf0, ystep0 = float(L), (1.0 if neg0 else float(L)), (1.0 if neg0 else -1.0)
-            ff1, yf1, ystep1 = float(L), (1.0 if neg1 else float(L)), (1.0 if neg1 else -1.0)
-            bs0, bs1 = 0.0, 0.0
-            m0, m1 = joint[p], joint[q]         # the masses first; the joint values replace them
-            ind0, ind1, ls0, ls1 = independent[p], independent[q], log_sums[p], log_sums[q]
-            for step in range(STEPS):           # all of them, as numpy: the padding cell absorbs the rest
-                hf0, hy0 = fc0[i0], yh0[j0]
-                hf1, hy1 = fc1[i1], yh1[j1]
-                up0, up1 = min(hf0, hy0), min(hf1, hy1)
-                mm0, mm1 = up0 - lower0, up1 - lower1
-                lower0, lower1 = up0, up1
-                bs0 += mm0 * ff0 * yf0
-                bs1 += mm1 * ff1 * yf1
-                m0[step], m1[step] = mm0, mm1
-                ind0[step], ind1[step] = fp0[i0] * yp0[j0], fp1[i1] * yp1[j1]   # the cell's p_F p_X
-                ls0[step], ls1[step] = fl0[i0] + yl0[j0], fl1[i1] + yl1[j1]     # and ln p_F + ln p_X
-                af0, ay0, af1, ay1 = hf0 <= hy0, hy0 <= hf0, hf1 <= hy1, hy1 <= hf1
-                i0 += af0                       # (no clamp: the padding runs to STEPS + 1 cells)
-                j0 += ay0
-                i1 += af1
-                j1 += ay1
-                ff0 -= af0
-                ff1 -= af1
-                yf0 += ay0 * ystep0
-                yf1 += ay1 * ystep1
-            _pair_joint(fs0, xs0, c0, neg0, bs0, m0, ind0, pair_terms[p])
-            if q != p:
-                _pair_joint(fs1, xs1, c1, neg1, bs1, m1, ind1, pair_terms[q])
-        _log_mass_into(joint.reshape(-1), log_joint.reshape(-1), n_pairs * (STEPS + 1))
-        for p in range(n_pairs):
-            k = pairs[p] // 2
-            x_mass, x_plogp_sum, weight = pair_terms[p, 0], pair_terms[p, 1], pair_terms[p, 2]
-            f_plogp_sum, f_mass = f_stats[k, 0], f_stats[k, 1]
-            one_minus_w = 1.0 - weight
-            log_one_minus_w = log_joint[p, STEPS]
-            form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
-            form *= one_minus_w
-            correction = 0.0
-            for step in range(STEPS):
-                term = ((log_sums[p, step] + log_one_minus_w) * independent[p, step]) * one_minus_w
-                correction += log_joint[p, step] * joint[p, step] - term
-            h_joint = -(form + correction)
-            h_x, h_f = -x_plogp_sum, -f_plogp_sum
-            mi = h_x + h_f - h_joint
-            scores[_score_index(start + k, pairs[p] % 2, chunk, n_windows)] = 0.0 if mi == 0 else 2.0 * mi / (h_x + h_f)
+        if n_pairs == 0:
+            continue
+        _pair_marginals(pdf, log_pdf, pairs, n_pairs, f_centred, f_stats, x, y, stats)
+        _walk_pairs(f_rows, y, pairs, n_pairs, stats, cells)
+        _pair_weights(pairs, n_pairs, f_stats, stats, cells)
+        for step in range(STEPS + 1):
+            _log_mass_into(cells[0, step], cells[1, step], n_pairs)
+        _pair_scores(pairs, n_pairs, f_stats, stats, cells, start, chunk, n_windows, scores)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -297,21 +220,140 @@ def _score_index(window, side, chunk, n_windows):
 
 
 @numba.njit(inline="always", **_JIT)
-def _pair_joint(f_stats, x_stats, c, negative, bound_sum, masses, independent, terms):
-    """The pair's mixture weight w from the bound's covariance; the visited cells' joint values
-    (replacing their masses in ``masses``, with 1 - w after them for the log pass); X's mass, sum
-    p ln p and w into ``terms``."""
-    f_plogp_sum, f_mass, f_centred_ss, f_sd, f_cdf_sum = f_stats
-    x_plogp_sum, x_mass, x_centred_ss, x_sd, x_cdf_sum = x_stats
-    cov_bound = bound_sum - f_cdf_sum * x_cdf_sum
-    if x_sd == 0 or f_sd == 0 or (not negative and c == 0):
-        weight = 0.0
-    else:
-        weight = c * (f_sd * x_sd) / cov_bound
+def _pair_marginals(pdf, log_pdf, pairs, n, f_centred, f_stats, x, y, stats):
+    """X's marginals (``_marginals``' sums in its order), the correlation c with F's window and X's
+    walk rows (ascending interval ends, PDF and ln PDF, reversed for the countermonotone bound, then the
+    padding cells: last end again, PDF 0), for the pairs ``pairs[:n]`` (window * 2 + side), on the
+    pairs' axis. ``stats`` rows: 0 sum p ln p, 1 mass, 2 centred sum of squares, 3 index sd, 4 CDF sum,
+    5 c, 6 negative (1.0 / 0.0), 7 the walk's first lower end, 8 bound sum, 9 F's sd, 10 F's CDF sum."""
+    x_pdf, x_log, x_cdf, x_cen = x[0], x[1], x[2], x[3]
+    for p in range(n):
+        k, side = pairs[p] // 2, pairs[p] % 2
+        for t in range(L):
+            x_pdf[t, p] = pdf[k, side + 1, t]
+            x_log[t, p] = log_pdf[k, side + 1, t]
+            x_cen[t, p] = f_centred[k, t]          # (F's centred PDF, until X's replaces it)
+        stats[9, p], stats[10, p], stats[11, p] = f_stats[k, 3], f_stats[k, 4], f_stats[k, 2]
+    for p in range(n):
+        x_cdf[0, p] = x_pdf[0, p]
+    for t in range(1, L):
+        for p in range(n):
+            x_cdf[t, p] = x_cdf[t - 1, p] + x_pdf[t, p]
+    for p in range(n):
+        plogp_sum, mean_index, second, cdf_sum = 0.0, 0.0, 0.0, 0.0
+        for t in range(L):
+            v = x_pdf[t, p]
+            plogp_sum += v * x_log[t, p]
+            i = t + 1.0
+            mean_index += i * v
+            second += (i * i) * v
+            cdf_sum += x_cdf[t, p]
+        mass = x_cdf[L - 1, p]                     # (the same left-to-right sum as the mass)
+        mean = mass / L
+        centred_ss, num = 0.0, 0.0
+        for t in range(L):
+            centred = x_pdf[t, p] - mean
+            centred_ss += centred * centred
+            num += centred * x_cen[t, p]
+        c = 0.0 if num == 0 else num / np.sqrt(centred_ss * stats[11, p])
+        stats[0, p], stats[1, p], stats[2, p] = plogp_sum, mass, centred_ss
+        stats[3, p], stats[4, p], stats[5, p] = np.sqrt(max(second - mean_index * mean_index, 0.0)), cdf_sum, c
+        negative = c < 0
+        stats[6, p] = 1.0 if negative else 0.0
+        stats[7, p] = max(1.0 - mass, 0.0) if negative else 0.0
+    y_hi, y_pdf, y_log = y[0], y[1], y[2]
+    for t in range(L):
+        for p in range(n):
+            negative = stats[6, p] != 0.0
+            upper = 1.0 if t == L - 1 else 1.0 - x_cdf[L - 2 - t, p]
+            y_hi[t, p] = upper if negative else x_cdf[t, p]
+            y_pdf[t, p] = x_pdf[L - 1 - t, p] if negative else x_pdf[t, p]
+            y_log[t, p] = x_log[L - 1 - t, p] if negative else x_log[t, p]
+    for t in range(L, STEPS + 1):
+        for p in range(n):
+            y_hi[t, p], y_pdf[t, p], y_log[t, p] = y_hi[L - 1, p], 0.0, 0.0
+
+
+@numba.njit(inline="always", **_JIT)
+def _walk_pairs(f_rows, y, pairs, n, stats, cells):
+    """The Frechet bound's staircase walk (``metrics.fmi._staircase_walk``) of each pair: per visited
+    cell its mass, p_F p_X and ln p_F + ln p_X into ``cells[0/2/3]``, and the bound's sum over all
+    cells into ``stats[8]``. A chain of dependent loads per pair (latency-bound): two pairs per loop,
+    so that the two chains overlap."""
+    y_hi, y_pdf, y_log = y[0], y[1], y[2]
+    mass, ind, log_sum = cells[0], cells[2], cells[3]
+    for p in range(0, n, 2):
+        q = min(p + 1, n - 1)               # an odd last pair is walked twice (same values written)
+        fc0, fp0, fl0 = f_rows[pairs[p] // 2, 0], f_rows[pairs[p] // 2, 1], f_rows[pairs[p] // 2, 2]
+        fc1, fp1, fl1 = f_rows[pairs[q] // 2, 0], f_rows[pairs[q] // 2, 1], f_rows[pairs[q] // 2, 2]
+        neg0, neg1 = stats[6, p] != 0.0, stats[6, q] != 0.0
+        lower0, lower1 = stats[7, p], stats[7, q]
+        i0, j0, i1, j1 = 0, 0, 0, 0
+        ff0, yf0, ystep0 = float(L), (1.0 if neg0 else float(L)), (1.0 if neg0 else -1.0)
+        ff1, yf1, ystep1 = float(L), (1.0 if neg1 else float(L)), (1.0 if neg1 else -1.0)
+        bs0, bs1 = 0.0, 0.0
+        for step in range(STEPS):           # all of them, as numpy: the padding cell absorbs the rest
+            hf0, hy0 = fc0[i0], y_hi[j0, p]
+            hf1, hy1 = fc1[i1], y_hi[j1, q]
+            up0, up1 = min(hf0, hy0), min(hf1, hy1)
+            mm0, mm1 = up0 - lower0, up1 - lower1
+            lower0, lower1 = up0, up1
+            bs0 += mm0 * ff0 * yf0
+            bs1 += mm1 * ff1 * yf1
+            mass[step, p], mass[step, q] = mm0, mm1
+            ind[step, p], ind[step, q] = fp0[i0] * y_pdf[j0, p], fp1[i1] * y_pdf[j1, q]   # p_F p_X
+            log_sum[step, p], log_sum[step, q] = fl0[i0] + y_log[j0, p], fl1[i1] + y_log[j1, q]
+            af0, ay0, af1, ay1 = hf0 <= hy0, hy0 <= hf0, hf1 <= hy1, hy1 <= hf1
+            i0 += af0                       # (no clamp: the padding runs to STEPS + 1 cells)
+            j0 += ay0
+            i1 += af1
+            j1 += ay1
+            ff0 -= af0
+            ff1 -= af1
+            yf0 += ay0 * ystep0
+            yf1 += ay1 * ystep1
+        stats[8, p], stats[8, q] = bs0, bs1
+
+
+@numba.njit(inline="always", **_JIT)
+def _pair_weights(pairs, n, f_stats, stats, cells):
+    """Each pair's mixture weight w from the bound's covariance; the visited cells' joint values
+    replace their masses in ``cells[0]``, and its row STEPS gets 1 - w (for the log pass)."""
+    joint, ind = cells[0], cells[2]
+    for p in range(n):
+        cov_bound = stats[8, p] - stats[10, p] * stats[4, p]
+        f_sd, x_sd, c = stats[9, p], stats[3, p], stats[5, p]
+        no_dependence = x_sd == 0 or f_sd == 0 or (stats[6, p] == 0.0 and c == 0)
+        weight = 0.0 if no_dependence else c * (f_sd * x_sd) / cov_bound
+        stats[8, p] = weight
+        joint[STEPS, p] = 1.0 - weight
     for step in range(STEPS):
-        masses[step] = (masses[step] - independent[step]) * weight + independent[step]
-    masses[STEPS] = 1.0 - weight
-    terms[0], terms[1], terms[2] = x_mass, x_plogp_sum, weight
+        for p in range(n):
+            joint[step, p] = (joint[step, p] - ind[step, p]) * stats[8, p] + ind[step, p]
+
+
+@numba.njit(inline="always", **_JIT)
+def _pair_scores(pairs, n, f_stats, stats, cells, start, chunk, n_windows, scores):
+    """The pairs' normalised MI 2 I / (H_X + H_F), H_joint = -(closed form + sum over the visited cells
+    of [p ln|p| - the cell's closed-form term]) summed in cell order, into ``scores``."""
+    joint, log_joint, ind, log_sum = cells[0], cells[1], cells[2], cells[3]
+    correction = np.zeros(n)
+    for step in range(STEPS):
+        for p in range(n):
+            one_minus_w, log_one_minus_w = joint[STEPS, p], log_joint[STEPS, p]
+            term = ((log_sum[step, p] + log_one_minus_w) * ind[step, p]) * one_minus_w
+            correction[p] += log_joint[step, p] * joint[step, p] - term
+    for p in range(n):
+        k = pairs[p] // 2
+        f_plogp_sum, f_mass = f_stats[k, 0], f_stats[k, 1]
+        x_plogp_sum, x_mass = stats[0, p], stats[1, p]
+        one_minus_w, log_one_minus_w = joint[STEPS, p], log_joint[STEPS, p]
+        form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
+        form *= one_minus_w
+        h_joint = -(form + correction[p])
+        h_x, h_f = -x_plogp_sum, -f_plogp_sum
+        mi = h_x + h_f - h_joint
+        scores[_score_index(start + k, pairs[p] % 2, chunk, n_windows)] = 0.0 if mi == 0 else 2.0 * mi / (h_x + h_f)
 
 
 @numba.njit(**_JIT)

@@ -30,49 +30,34 @@ _JIT = dict(cache=CACHE, nogil=True, error_model="numpy")   # numpy's 0/0 -> NaN
 
 
 @numba.njit(inline="always", **_JIT)
-def _minmax(v, out):
-    """``_minmax_windows`` for one window (9 values): min-max normalised, a flat window all ones."""
-    lo, hi = v[0], v[0]
-    for k in range(1, L):
-        lo, hi = min(lo, v[k]), max(hi, v[k])
-    span = hi - lo
-    for k in range(L):
-        out[k] = 1.0 if span == 0 else (v[k] - lo) / span
-
-
-@numba.njit(inline="always", **_JIT)
-def _divide_by_sum(scaled):
-    """``_window_pdfs`` for one normalised window, in place: divided by its column sums' sum."""
-    total = 0.0
-    for c in range(3):                      # column sums first, then their sum, both left to right
-        total += (scaled[3 * c] + scaled[3 * c + 1]) + scaled[3 * c + 2]
-    for k in range(L):
-        scaled[k] /= total
-
-
-@numba.njit(inline="always", **_JIT)
-def _marginals(pdf, log_pdf, cdf, centred):
-    """CDF and centred PDF of one window (``log_pdf`` given); returns (sum p ln p, mass, centred sum of
-    squares, index standard deviation, CDF sum), each summed left to right as ``metrics.fmi`` does."""
-    mass = pdf[0]
-    cdf[0] = pdf[0]
-    for k in range(1, L):
-        cdf[k] = cdf[k - 1] + pdf[k]
-        mass += pdf[k]
-    plogp_sum, mean_index, second, cdf_sum = 0.0, 0.0, 0.0, 0.0   # (0 + x is x: same sums as numpy's)
-    for k in range(L):
-        plogp_sum += pdf[k] * log_pdf[k]
-        i = k + 1.0
-        mean_index += i * pdf[k]
-        second += (i * i) * pdf[k]
-        cdf_sum += cdf[k]
-    mean = mass / L
-    centred_ss = 0.0
-    for k in range(L):
-        centred[k] = pdf[k] - mean
-        centred_ss += centred[k] * centred[k]
-    sd = np.sqrt(max(second - mean_index * mean_index, 0.0))
-    return plogp_sum, mass, centred_ss, sd, cdf_sum
+def _marginals(pdf, log_pdf, n, cdf, centred, stats):
+    """CDF and centred PDF of the windows (columns ``:n`` of the (L, N) arrays; ``log_pdf`` given), and
+    into ``stats`` rows 0-4: sum p ln p, mass, centred sum of squares, index standard deviation, CDF
+    sum, each summed left to right as ``metrics.fmi`` does (the loops over windows inside: vectorised
+    across windows, each window's sums in order)."""
+    for k in range(n):
+        cdf[0, k] = pdf[0, k]
+    for t in range(1, L):
+        for k in range(n):
+            cdf[t, k] = cdf[t - 1, k] + pdf[t, k]
+    for k in range(n):
+        plogp_sum, mean_index, second, cdf_sum = 0.0, 0.0, 0.0, 0.0   # (0 + x is x: numpy's sums)
+        for t in range(L):
+            v = pdf[t, k]
+            plogp_sum += v * log_pdf[t, k]
+            i = t + 1.0
+            mean_index += i * v
+            second += (i * i) * v
+            cdf_sum += cdf[t, k]
+        mass = cdf[L - 1, k]                       # (the same left-to-right sum as the mass)
+        mean = mass / L
+        centred_ss = 0.0
+        for t in range(L):
+            c = pdf[t, k] - mean
+            centred[t, k] = c
+            centred_ss += c * c
+        stats[0, k], stats[1, k], stats[2, k] = plogp_sum, mass, centred_ss
+        stats[3, k], stats[4, k] = np.sqrt(max(second - mean_index * mean_index, 0.0)), cdf_sum
 
 
 @numba.extending.intrinsic
@@ -121,37 +106,47 @@ def _log_mass_into(x, out, n):
         out[t] = y if v < np.inf else v               # inf -> inf, NaN -> NaN
 
 
-BLOCK = 64               # windows per block: its PDFs, logs and staircase cells stay in L1
+BLOCK = 64               # windows per block (along an image row): its PDFs, logs and staircase cells stay in L1
 
 
 @numba.njit(inline="always", **_JIT)
-def _window_block(fa, fb, ff, start, n, pdf, same):
-    """PDFs of F, A, B (``pdf[k, 0/1/2]``, MATLAB's column-major ``sub(:)`` order) of the 'valid' 3x3
-    windows start .. start + n - 1 (row-major positions), and ``same[k, 0/1]``: A's / B's window is
+def _window_block(fa, fb, ff, r, q0, n, raw, pdf, same):
+    """PDFs of F, A, B (``pdf[0/1/2, cell, k]``, cells in MATLAB's column-major ``sub(:)`` order) of the
+    'valid' 3x3 windows at row r, columns q0 .. q0 + n - 1, and ``same[0/1, k]``: A's / B's window is
     identical to F's -- B meets F's min-max normalised window wherever A's differed (``fmi.m``'s quirk,
-    see ``metrics.fmi.feature_mutual_information``)."""
-    cols = ff.shape[1] - 2
-    a, b, f = np.empty(L), np.empty(L), np.empty(L)
-    for k in range(n):
-        r, q = divmod(start + k, cols)
+    see ``metrics.fmi.feature_mutual_information``). Windows on the inner axis: the copies, min-max
+    and divisions vectorise across windows (``_minmax_windows`` and ``_window_pdfs``' arithmetic)."""
+    for side in range(3):
+        img = ff if side == 0 else (fa if side == 1 else fb)
         for cc in range(3):
             for rr in range(3):
-                a[3 * cc + rr] = fa[r + rr, q + cc]
-                b[3 * cc + rr] = fb[r + rr, q + cc]
-                f[3 * cc + rr] = ff[r + rr, q + cc]
-        a_same = True
+                for k in range(n):
+                    raw[side, 3 * cc + rr, k] = img[r + rr, q0 + k + cc]
+    for side in range(3):
+        v, out = raw[side], pdf[side]
+        for k in range(n):
+            lo, hi = v[0, k], v[0, k]
+            for t in range(1, L):
+                lo, hi = min(lo, v[t, k]), max(hi, v[t, k])
+            span = hi - lo
+            flat = span == 0
+            for t in range(L):
+                out[t, k] = 1.0 if flat else (v[t, k] - lo) / span
+    for k in range(n):
+        a_same, b_same = True, True
         for t in range(L):
-            a_same = a_same and a[t] == f[t]
-        f_scaled = pdf[k, 0]
-        _minmax(f, f_scaled)
-        b_same = True
+            a_same = a_same and raw[1, t, k] == raw[0, t, k]
         for t in range(L):
-            b_same = b_same and b[t] == (f[t] if a_same else f_scaled[t])
-        same[k, 0], same[k, 1] = a_same, b_same
-        _minmax(a, pdf[k, 1])
-        _minmax(b, pdf[k, 2])
-        for side in range(3):
-            _divide_by_sum(pdf[k, side])
+            b_same = b_same and raw[2, t, k] == (raw[0, t, k] if a_same else pdf[0, t, k])
+        same[0, k], same[1, k] = a_same, b_same
+    for side in range(3):
+        out = pdf[side]
+        for k in range(n):
+            total = 0.0
+            for c in range(3):                  # column sums first, then their sum, both left to right
+                total += (out[3 * c, k] + out[3 * c + 1, k]) + out[3 * c + 2, k]
+            for t in range(L):
+                out[t, k] /= total
 
 
 @numba.njit(**_JIT)
@@ -168,48 +163,52 @@ def fmi_scores(fa, fb, ff, chunk, scores):
     flat-window rounding) while LLVM vectorises across pairs; the staircase walk alone
     (``_walk_pairs``) runs pair by pair, two at a time. The arithmetic is ``_nelsen_nmi``'s in the
     same order; only the logs differ (fdlibm's instead of numpy's, both within 1 ulp)."""
-    n_windows = (ff.shape[0] - 2) * (ff.shape[1] - 2)
-    pdf = np.empty((BLOCK, 3, L))
-    log_pdf = np.empty((BLOCK, 3, L))
-    same = np.empty((BLOCK, 2), np.bool_)
-    f_rows = np.zeros((BLOCK, 3, STEPS + 1))       # F's walk rows: CDF (padded), PDF, ln PDF (0 padded)
-    f_centred = np.empty((BLOCK, L))
-    f_stats = np.empty((BLOCK, 5))
+    rows, cols = ff.shape[0] - 2, ff.shape[1] - 2
+    n_windows = rows * cols
+    raw = np.empty((3, L, BLOCK))
+    pdf = np.empty((3, L, BLOCK))                  # F, A, B
+    log_pdf = np.empty((3, L, BLOCK))
+    same = np.empty((2, BLOCK), np.bool_)
+    f_cdf = np.empty((L, BLOCK))
+    f_centred = np.empty((L, BLOCK))
+    f_stats = np.empty((5, BLOCK))                 # rows as _marginals'
+    f_rows = np.empty((BLOCK, 3, STEPS + 1))       # F's walk rows: CDF (padded), PDF, ln PDF (0 padded)
     pairs = np.empty(2 * BLOCK, np.intp)
     n_max = 2 * BLOCK
-    x = np.empty((4, L, n_max))                    # per pair: X's PDF, ln PDF, CDF, centred PDF
+    x = np.empty((5, L, n_max))                    # per pair: X's PDF, ln PDF, CDF, centred PDF, F's
     y = np.empty((3, STEPS + 1, n_max))            # X's walk rows: interval ends, PDF, ln PDF (padded)
     stats = np.empty((12, n_max))                  # per pair scalars, see _pair_marginals
     cells = np.empty((4, STEPS + 1, n_max))        # per visited cell: mass -> joint (row STEPS: 1 - w),
     #                                                its log, p_F p_X, ln p_F + ln p_X
-    for start in range(0, n_windows, BLOCK):
-        n = min(BLOCK, n_windows - start)
-        _window_block(fa, fb, ff, start, n, pdf, same)
-        _log_mass_into(pdf.reshape(-1), log_pdf.reshape(-1), n * 3 * L)
-        n_pairs = 0
-        for k in range(n):
-            f_pdf, f_log, f_cdf = f_rows[k, 1], f_rows[k, 2], f_rows[k, 0]
-            for t in range(L):
-                f_pdf[t], f_log[t] = pdf[k, 0, t], log_pdf[k, 0, t]
-            st = _marginals(f_pdf, f_log, f_cdf, f_centred[k])
-            for t in range(L, STEPS + 1):
-                f_cdf[t] = f_cdf[L - 1]
-            for q in range(5):
-                f_stats[k, q] = st[q]
-            for side in range(2):
-                if same[k, side]:
-                    scores[_score_index(start + k, side, chunk, n_windows)] = 1.0
-                else:
-                    pairs[n_pairs] = 2 * k + side
-                    n_pairs += 1
-        if n_pairs == 0:
-            continue
-        _pair_marginals(pdf, log_pdf, pairs, n_pairs, f_centred, f_stats, x, y, stats)
-        _walk_pairs(f_rows, y, pairs, n_pairs, stats, cells)
-        _pair_weights(pairs, n_pairs, f_stats, stats, cells)
-        for step in range(STEPS + 1):
-            _log_mass_into(cells[0, step], cells[1, step], n_pairs)
-        _pair_scores(pairs, n_pairs, f_stats, stats, cells, start, chunk, n_windows, scores)
+    for r in range(rows):
+        for q0 in range(0, cols, BLOCK):
+            start, n = r * cols + q0, min(BLOCK, cols - q0)
+            _window_block(fa, fb, ff, r, q0, n, raw, pdf, same)
+            for side in range(3):
+                for t in range(L):
+                    _log_mass_into(pdf[side, t], log_pdf[side, t], n)
+            _marginals(pdf[0], log_pdf[0], n, f_cdf, f_centred, f_stats)
+            for k in range(n):
+                for t in range(L):
+                    f_rows[k, 0, t], f_rows[k, 1, t], f_rows[k, 2, t] = f_cdf[t, k], pdf[0, t, k], log_pdf[0, t, k]
+                for t in range(L, STEPS + 1):   # padding: empty intervals, PDF and ln PDF 0
+                    f_rows[k, 0, t], f_rows[k, 1, t], f_rows[k, 2, t] = f_cdf[L - 1, k], 0.0, 0.0
+            n_pairs = 0
+            for k in range(n):
+                for side in range(2):
+                    if same[side, k]:
+                        scores[_score_index(start + k, side, chunk, n_windows)] = 1.0
+                    else:
+                        pairs[n_pairs] = 2 * k + side
+                        n_pairs += 1
+            if n_pairs == 0:
+                continue
+            _pair_marginals(pdf, log_pdf, pairs, n_pairs, f_centred, f_stats, x, y, stats)
+            _walk_pairs(f_rows, y, pairs, n_pairs, stats, cells)
+            _pair_weights(pairs, n_pairs, f_stats, stats, cells)
+            for step in range(STEPS + 1):
+                _log_mass_into(cells[0, step], cells[1, step], n_pairs)
+            _pair_scores(pairs, n_pairs, f_stats, stats, cells, start, chunk, n_windows, scores)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -221,46 +220,32 @@ def _score_index(window, side, chunk, n_windows):
 
 @numba.njit(inline="always", **_JIT)
 def _pair_marginals(pdf, log_pdf, pairs, n, f_centred, f_stats, x, y, stats):
-    """X's marginals (``_marginals``' sums in its order), the correlation c with F's window and X's
-    walk rows (ascending interval ends, PDF and ln PDF, reversed for the countermonotone bound, then the
-    padding cells: last end again, PDF 0), for the pairs ``pairs[:n]`` (window * 2 + side), on the
-    pairs' axis. ``stats`` rows: 0 sum p ln p, 1 mass, 2 centred sum of squares, 3 index sd, 4 CDF sum,
-    5 c, 6 negative (1.0 / 0.0), 7 the walk's first lower end, 8 bound sum, 9 F's sd, 10 F's CDF sum."""
-    x_pdf, x_log, x_cdf, x_cen = x[0], x[1], x[2], x[3]
-    for p in range(n):
-        k, side = pairs[p] // 2, pairs[p] % 2
-        for t in range(L):
-            x_pdf[t, p] = pdf[k, side + 1, t]
-            x_log[t, p] = log_pdf[k, side + 1, t]
-            x_cen[t, p] = f_centred[k, t]          # (F's centred PDF, until X's replaces it)
-        stats[9, p], stats[10, p], stats[11, p] = f_stats[k, 3], f_stats[k, 4], f_stats[k, 2]
-    for p in range(n):
-        x_cdf[0, p] = x_pdf[0, p]
-    for t in range(1, L):
+    """X's marginals (``_marginals``), the correlation c with F's window and X's walk rows (ascending
+    interval ends, PDF and ln PDF, reversed for the countermonotone bound, then the padding cells:
+    last end again, PDF 0), for the pairs ``pairs[:n]`` (window * 2 + side), on the pairs' axis.
+    ``x``: scratch (X's PDF, ln PDF, CDF, centred PDF, F's centred PDF). ``stats`` rows: 0-4 X's
+    ``_marginals``, 5 c, 6 negative (1.0 / 0.0), 7 the walk's first lower end, 8 bound sum, 9 F's
+    sd, 10 F's CDF sum, 11 F's centred sum of squares."""
+    x_pdf, x_log, x_cdf, x_cen, f_cen = x[0], x[1], x[2], x[3], x[4]
+    for t in range(L):
         for p in range(n):
-            x_cdf[t, p] = x_cdf[t - 1, p] + x_pdf[t, p]
+            k, side = pairs[p] // 2, pairs[p] % 2
+            x_pdf[t, p] = pdf[side + 1, t, k]
+            x_log[t, p] = log_pdf[side + 1, t, k]
+            f_cen[t, p] = f_centred[t, k]
     for p in range(n):
-        plogp_sum, mean_index, second, cdf_sum = 0.0, 0.0, 0.0, 0.0
+        k = pairs[p] // 2
+        stats[9, p], stats[10, p], stats[11, p] = f_stats[3, k], f_stats[4, k], f_stats[2, k]
+    _marginals(x_pdf, x_log, n, x_cdf, x_cen, stats)
+    for p in range(n):
+        num = 0.0
         for t in range(L):
-            v = x_pdf[t, p]
-            plogp_sum += v * x_log[t, p]
-            i = t + 1.0
-            mean_index += i * v
-            second += (i * i) * v
-            cdf_sum += x_cdf[t, p]
-        mass = x_cdf[L - 1, p]                     # (the same left-to-right sum as the mass)
-        mean = mass / L
-        centred_ss, num = 0.0, 0.0
-        for t in range(L):
-            centred = x_pdf[t, p] - mean
-            centred_ss += centred * centred
-            num += centred * x_cen[t, p]
-        c = 0.0 if num == 0 else num / np.sqrt(centred_ss * stats[11, p])
-        stats[0, p], stats[1, p], stats[2, p] = plogp_sum, mass, centred_ss
-        stats[3, p], stats[4, p], stats[5, p] = np.sqrt(max(second - mean_index * mean_index, 0.0)), cdf_sum, c
+            num += x_cen[t, p] * f_cen[t, p]
+        c = 0.0 if num == 0 else num / np.sqrt(stats[2, p] * stats[11, p])
+        stats[5, p] = c
         negative = c < 0
         stats[6, p] = 1.0 if negative else 0.0
-        stats[7, p] = max(1.0 - mass, 0.0) if negative else 0.0
+        stats[7, p] = max(1.0 - x_cdf[L - 1, p], 0.0) if negative else 0.0
     y_hi, y_pdf, y_log = y[0], y[1], y[2]
     for t in range(L):
         for p in range(n):
@@ -345,7 +330,7 @@ def _pair_scores(pairs, n, f_stats, stats, cells, start, chunk, n_windows, score
             correction[p] += log_joint[step, p] * joint[step, p] - term
     for p in range(n):
         k = pairs[p] // 2
-        f_plogp_sum, f_mass = f_stats[k, 0], f_stats[k, 1]
+        f_plogp_sum, f_mass = f_stats[0, k], f_stats[1, k]
         x_plogp_sum, x_mass = stats[0, p], stats[1, p]
         one_minus_w, log_one_minus_w = joint[STEPS, p], log_joint[STEPS, p]
         form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum

@@ -1,21 +1,24 @@
-"""FMI's per-window work in compiled loops (numba): the same arithmetic as the numpy path in
+"""FMI's per-window work in one compiled pass (numba): the arithmetic of the numpy path in
 ``metrics.fmi``, window by window instead of 4096 windows per numpy call.
 
-Three passes per block of windows, with numpy's vectorised log between them (libm's log is ~6x slower
-than numpy's SIMD log, and a window needs 63 of them): ``window_pdfs`` (the windows' PDFs and which
-windows are identical), ``window_terms`` (marginals, the Frechet bound's staircase walk, the mixture
-weight, and per visited cell the joint value and its closed-form term) and ``window_scores`` (the joint
-entropy and the normalised MI). Every operation mirrors a line of the numpy path in the same
+``fmi_scores`` runs over blocks of 64 windows: the windows' PDFs, their logs, the marginals, the
+Frechet bound's staircase walk, the mixture weight, the joint cells' logs and the scores, with no
+numpy call in between: the ~60 logs of a window come from ``_log_mass_into``, fdlibm's log written
+so that LLVM vectorises it (libm's log is ~5x slower than numpy's SIMD log; this one matches
+numpy's speed inside the loop). Every other operation mirrors a line of the numpy path in the same
 order (sums left to right: ``sequential_sum``), so the flat-window rounding of ``fmi.m`` is kept;
-``fastmath`` stays off for that reason. The differences are in the last bit of ln|1 - w| (libm) and of
-the index moments (a loop instead of BLAS ``@``).
+``fastmath`` stays off for that reason. The differences from the numpy path: the last bit of some
+logs (fdlibm's < 1 ulp against numpy's < 1 ulp: FMI moves by ~1e-16) and of the index moments (a
+loop instead of BLAS ``@``).
 
 Imported only through ``metrics._compiled.compiled_kernels``, which falls back to the numpy path when
 numba is missing or this module fails to compile.
 """
 from __future__ import annotations
 
+import llvmlite.ir
 import numba
+import numba.extending
 import numpy as np
 
 from metrics._compiled import CACHE
@@ -27,193 +30,264 @@ _JIT = dict(cache=CACHE, nogil=True, error_model="numpy")   # numpy's 0/0 -> NaN
 
 
 @numba.njit(inline="always", **_JIT)
-def _minmax(v, out):
-    """``_minmax_windows`` for one window (9 values): min-max normalised, a flat window all ones."""
-    lo, hi = v[0], v[0]
-    for k in range(1, L):
-        lo, hi = min(lo, v[k]), max(hi, v[k])
-    span = hi - lo
-    for k in range(L):
-        out[k] = 1.0 if span == 0 else (v[k] - lo) / span
+def _marginals(pdf, log_pdf, n, cdf, centred, stats):
+    """CDF and centred PDF of the windows (columns ``:n`` of the (L, N) arrays; ``log_pdf`` given), and
+    into ``stats`` rows 0-4: sum p ln p, mass, centred sum of squares, index standard deviation, CDF
+    sum, each summed left to right as ``metrics.fmi`` does (the loops over windows inside: vectorised
+    across windows, each window's sums in order)."""
+    for k in range(n):
+        cdf[0, k] = pdf[0, k]
+    for t in range(1, L):
+        for k in range(n):
+            cdf[t, k] = cdf[t - 1, k] + pdf[t, k]
+    for k in range(n):
+        plogp_sum, mean_index, second, cdf_sum = 0.0, 0.0, 0.0, 0.0   # (0 + x is x: numpy's sums)
+        for t in range(L):
+            v = pdf[t, k]
+            plogp_sum += v * log_pdf[t, k]
+            i = t + 1.0
+            mean_index += i * v
+            second += (i * i) * v
+            cdf_sum += cdf[t, k]
+        mass = cdf[L - 1, k]                       # (the same left-to-right sum as the mass)
+        mean = mass / L
+        centred_ss = 0.0
+        for t in range(L):
+            c = pdf[t, k] - mean
+            centred[t, k] = c
+            centred_ss += c * c
+        stats[0, k], stats[1, k], stats[2, k] = plogp_sum, mass, centred_ss
+        stats[3, k], stats[4, k] = np.sqrt(max(second - mean_index * mean_index, 0.0)), cdf_sum
+
+
+@numba.extending.intrinsic
+def _bits(typingctx, x):
+    """The IEEE bits of a float64 as an int64 (a register move; numba has no scalar ``view``)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.IntType(64))
+    return numba.types.int64(numba.types.float64), codegen
+
+
+@numba.extending.intrinsic
+def _float(typingctx, b):
+    """The float64 whose IEEE bits are the int64 ``b``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.DoubleType())
+    return numba.types.float64(numba.types.int64), codegen
+
+
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01,
+       1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01)
 
 
 @numba.njit(inline="always", **_JIT)
-def _divide_by_sum(scaled):
-    """``_window_pdfs`` for one normalised window, in place: divided by its column sums' sum."""
-    total = 0.0
-    for c in range(3):                      # column sums first, then their sum, both left to right
-        total += (scaled[3 * c] + scaled[3 * c + 1]) + scaled[3 * c + 2]
-    for k in range(L):
-        scaled[k] /= total
+def _log_mass_into(x, out, n):
+    """``out[:n] = ln(|x[:n]| + TINY)`` (``metrics.fmi._log_mass``) with fdlibm's log (error < 1 ulp, as
+    libm's and numpy's), written without branches or calls so that LLVM vectorises the loop: the windows'
+    ~60 logs cost ~1 ns each inside the kernel instead of a pass through numpy between kernels. The
+    argument is a normal number (>= TINY); NaN and inf pass through as np.log gives them."""
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
+    for t in range(n):
+        v = abs(x[t]) + TINY
+        b = _bits(v)
+        mant = b & 0x000FFFFFFFFFFFFF
+        big = mant > 0x6A09E667F3BCD                  # mantissa > sqrt(2): use m / 2, exponent + 1
+        k = ((b >> 52) - 1023) + (1 if big else 0)
+        m = _float(mant | (0x3FE0000000000000 if big else 0x3FF0000000000000))
+        f = m - 1.0                                   # in [sqrt(2)/2 - 1, sqrt(2) - 1]
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        r = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7))) + w * (lg2 + w * (lg4 + w * lg6))
+        hfsq = 0.5 * f * f
+        dk = float(k)
+        y = dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+        out[t] = y if v < np.inf else v               # inf -> inf, NaN -> NaN
+
+
+BLOCK = 64               # windows per block (along an image row): its PDFs, logs and staircase cells stay in L1
 
 
 @numba.njit(inline="always", **_JIT)
-def _marginals(pdf, log_pdf, cdf, centred):
-    """CDF and centred PDF of one window (``log_pdf`` given); returns (sum p ln p, mass, centred sum of
-    squares, index standard deviation, CDF sum), each summed left to right as ``metrics.fmi`` does."""
-    mass = pdf[0]
-    cdf[0] = pdf[0]
-    for k in range(1, L):
-        cdf[k] = cdf[k - 1] + pdf[k]
-        mass += pdf[k]
-    plogp_sum, mean_index, second, cdf_sum = 0.0, 0.0, 0.0, 0.0   # (0 + x is x: same sums as numpy's)
-    for k in range(L):
-        plogp_sum += pdf[k] * log_pdf[k]
-        i = k + 1.0
-        mean_index += i * pdf[k]
-        second += (i * i) * pdf[k]
-        cdf_sum += cdf[k]
-    mean = mass / L
-    centred_ss = 0.0
-    for k in range(L):
-        centred[k] = pdf[k] - mean
-        centred_ss += centred[k] * centred[k]
-    sd = np.sqrt(max(second - mean_index * mean_index, 0.0))
-    return plogp_sum, mass, centred_ss, sd, cdf_sum
-
-
-@numba.njit(inline="always", **_JIT)
-def _walk_rows(pdf, log_pdf, k, side, x_cdf, x_centred, y_hi, y_pdf, y_log, f_centred_k, f_centred_ss):
-    """X's marginals (``_marginals``) and its walk rows: ascending interval ends, PDF and ln PDF,
-    reversed for the countermonotone bound, plus the padding cells L.. (last end again, PDF 0; numpy
-    clamps the index at L instead). Returns (marginal stats, c, negative)."""
-    x_pdf, x_log = pdf[k, side + 1], log_pdf[k, side + 1]
-    x_stats = _marginals(x_pdf, x_log, x_cdf, x_centred)
-    num = 0.0
-    for t in range(L):
-        num += x_centred[t] * f_centred_k[t]
-    c = 0.0 if num == 0 else num / np.sqrt(x_stats[2] * f_centred_ss)
-    negative = c < 0
-    for t in range(L):
-        if negative:
-            y_hi[t] = 1.0 if t == L - 1 else 1.0 - x_cdf[L - 2 - t]
-            y_pdf[t], y_log[t] = x_pdf[L - 1 - t], x_log[L - 1 - t]
-        else:
-            y_hi[t], y_pdf[t], y_log[t] = x_cdf[t], x_pdf[t], x_log[t]
-    for t in range(L, STEPS + 1):
-        y_hi[t], y_pdf[t], y_log[t] = y_hi[L - 1], 0.0, 0.0
-    return x_stats, c, negative
-
-
-@numba.njit(inline="always", **_JIT)
-def _finish_pair(f_stats, x_stats, c, negative, bound_sum, masses, independent, log_sums,
-                 joint, closed_form_terms, closed_form, h_x, k, side):
-    """The pair's mixture weight w from the bound's covariance, the closed form, H_X, and per visited
-    cell the joint value and its term of the closed-form sum."""
-    f_plogp_sum, f_mass, f_centred_ss, f_sd, f_cdf_sum = f_stats
-    x_plogp_sum, x_mass, x_centred_ss, x_sd, x_cdf_sum = x_stats
-    cov_bound = bound_sum - f_cdf_sum * x_cdf_sum
-    if x_sd == 0 or f_sd == 0 or (not negative and c == 0):
-        weight = 0.0
-    else:
-        weight = c * (f_sd * x_sd) / cov_bound
-    one_minus_w = 1.0 - weight
-    log_one_minus_w = np.log(abs(one_minus_w) + TINY)
-    form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
-    form *= one_minus_w
-    closed_form[side, k], h_x[side, k] = form, -x_plogp_sum
-    for step in range(STEPS):
-        joint[k, side, step] = (masses[step] - independent[step]) * weight + independent[step]
-        closed_form_terms[k, side, step] = ((log_sums[step] + log_one_minus_w) * independent[step]) * one_minus_w
-
-
-@numba.njit(**_JIT)
-def window_pdfs(fa, fb, ff, start, pdf, same):
-    """For the 'valid' 3x3 windows start, start + 1, ... (row-major positions) of the float64 feature
-    images: ``pdf[k, 0/1/2]`` the window PDFs of F, A, B (MATLAB's column-major ``sub(:)`` order) and
-    ``same[0/1, k]`` whether A's / B's window is identical to F's -- B meets F's min-max normalised
-    window wherever A's differed (``fmi.m``'s quirk, see ``metrics.fmi.feature_mutual_information``)."""
-    cols = ff.shape[1] - 2
-    a, b, f = np.empty(L), np.empty(L), np.empty(L)
-    for k in range(pdf.shape[0]):
-        r, q = divmod(start + k, cols)
+def _window_block(fa, fb, ff, r, q0, n, raw, pdf, same):
+    """PDFs of F, A, B (``pdf[0/1/2, cell, k]``, cells in MATLAB's column-major ``sub(:)`` order) of the
+    'valid' 3x3 windows at row r, columns q0 .. q0 + n - 1, and ``same[0/1, k]``: A's / B's window is
+    identical to F's -- B meets F's min-max normalised window wherever A's differed (``fmi.m``'s quirk,
+    see ``metrics.fmi.feature_mutual_information``). Windows on the inner axis: the copies, min-max
+    and divisions vectorise across windows (``_minmax_windows`` and ``_window_pdfs``' arithmetic)."""
+    for side in range(3):
+        img = ff if side == 0 else (fa if side == 1 else fb)
         for cc in range(3):
             for rr in range(3):
-                a[3 * cc + rr] = fa[r + rr, q + cc]
-                b[3 * cc + rr] = fb[r + rr, q + cc]
-                f[3 * cc + rr] = ff[r + rr, q + cc]
-        a_same = True
+                for k in range(n):
+                    raw[side, 3 * cc + rr, k] = img[r + rr, q0 + k + cc]
+    for side in range(3):
+        v, out = raw[side], pdf[side]
+        for k in range(n):
+            lo, hi = v[0, k], v[0, k]
+            for t in range(1, L):
+                lo, hi = min(lo, v[t, k]), max(hi, v[t, k])
+            span = hi - lo
+            flat = span == 0
+            for t in range(L):
+                out[t, k] = 1.0 if flat else (v[t, k] - lo) / span
+    for k in range(n):
+        a_same, b_same = True, True
         for t in range(L):
-            a_same = a_same and a[t] == f[t]
-        f_scaled = pdf[k, 0]
-        _minmax(f, f_scaled)
-        b_same = True
+            a_same = a_same and raw[1, t, k] == raw[0, t, k]
         for t in range(L):
-            b_same = b_same and b[t] == (f[t] if a_same else f_scaled[t])
+            b_same = b_same and raw[2, t, k] == (raw[0, t, k] if a_same else pdf[0, t, k])
         same[0, k], same[1, k] = a_same, b_same
-        _minmax(a, pdf[k, 1])
-        _minmax(b, pdf[k, 2])
-        for side in range(3):
-            _divide_by_sum(pdf[k, side])
+    for side in range(3):
+        out = pdf[side]
+        for k in range(n):
+            total = 0.0
+            for c in range(3):                  # column sums first, then their sum, both left to right
+                total += (out[3 * c, k] + out[3 * c + 1, k]) + out[3 * c + 2, k]
+            for t in range(L):
+                out[t, k] /= total
 
 
 @numba.njit(**_JIT)
-def window_terms(pdf, log_pdf, same, joint, closed_form_terms, closed_form, h_x, h_f):
-    """Everything of the windows' normalised MI but the joint cells' logs: per pair (side 0: A-F,
-    1: B-F) the joint values and closed-form terms of the staircase cells (``(n, 2, STEPS)``), the
-    closed form and H_X (``(2, n)``), and H_F (``(n,)``), from ``window_pdfs``' PDFs and their logs.
-    Pairs of identical windows are skipped (their score is 1; zeros in their cells).
+def fmi_scores(fa, fb, ff, chunk, scores):
+    """The window scores FMI(A, F), FMI(B, F) of ``metrics.fmi._nelsen_nmi`` (1 for identical windows)
+    of all 'valid' 3x3 windows of the float64 feature images, in one compiled pass, into ``scores``:
+    per ``chunk`` windows (row-major positions) a block of A's scores then B's, as the numpy path's
+    chunks (so that summing each block with numpy adds the scores in the old order).
 
-    The staircase walk is a chain of dependent loads (latency-bound): the pairs that differ are walked
-    two at a time in one loop (a window's two sources, or consecutive windows' pairs), so that the two
-    chains overlap. Each pair's arithmetic is unchanged (``metrics.fmi._nelsen_nmi``'s order)."""
-    n = pdf.shape[0]
-    # F's side once per window: walk rows (CDF, PDF, ln PDF, padded), centred PDF and marginal stats
-    f_rows = np.zeros((n, 3, STEPS + 1))
-    f_centred = np.empty((n, L))
-    f_stats = np.empty((n, 5))
-    pairs = np.empty(2 * n, np.intp)            # k * 2 + side of the pairs that differ
-    n_pairs = 0
-    for k in range(n):
-        f_pdf, f_log, f_cdf = f_rows[k, 1], f_rows[k, 2], f_rows[k, 0]
+    Per block of ``BLOCK`` windows: the PDFs and their logs (``_log_mass_into``, vectorised); F's
+    marginals once per window; then the pairs that differ (a source window and F's), with the pairs
+    on the contiguous axis of every per-pair array (``_pair_marginals``, ``_pair_weights``,
+    ``_pair_scores``), so that each pair's sums run left to right as ``sequential_sum`` does (fmi.m's
+    flat-window rounding) while LLVM vectorises across pairs; the staircase walk alone
+    (``_walk_pairs``) runs pair by pair, two at a time. The arithmetic is ``_nelsen_nmi``'s in the
+    same order; only the logs differ (fdlibm's instead of numpy's, both within 1 ulp)."""
+    rows, cols = ff.shape[0] - 2, ff.shape[1] - 2
+    n_windows = rows * cols
+    raw = np.empty((3, L, BLOCK))
+    pdf = np.empty((3, L, BLOCK))                  # F, A, B
+    log_pdf = np.empty((3, L, BLOCK))
+    same = np.empty((2, BLOCK), np.bool_)
+    f_cdf = np.empty((L, BLOCK))
+    f_centred = np.empty((L, BLOCK))
+    f_stats = np.empty((5, BLOCK))                 # rows as _marginals'
+    f_rows = np.empty((BLOCK, 3, STEPS + 1))       # F's walk rows: CDF (padded), PDF, ln PDF (0 padded)
+    pairs = np.empty(2 * BLOCK, np.intp)
+    n_max = 2 * BLOCK
+    x = np.empty((5, L, n_max))                    # per pair: X's PDF, ln PDF, CDF, centred PDF, F's
+    y = np.empty((3, STEPS + 1, n_max))            # X's walk rows: interval ends, PDF, ln PDF (padded)
+    stats = np.empty((12, n_max))                  # per pair scalars, see _pair_marginals
+    cells = np.empty((4, STEPS + 1, n_max))        # per visited cell: mass -> joint (row STEPS: 1 - w),
+    #                                                its log, p_F p_X, ln p_F + ln p_X
+    for r in range(rows):
+        for q0 in range(0, cols, BLOCK):
+            start, n = r * cols + q0, min(BLOCK, cols - q0)
+            _window_block(fa, fb, ff, r, q0, n, raw, pdf, same)
+            for side in range(3):
+                for t in range(L):
+                    _log_mass_into(pdf[side, t], log_pdf[side, t], n)
+            _marginals(pdf[0], log_pdf[0], n, f_cdf, f_centred, f_stats)
+            for k in range(n):
+                for t in range(L):
+                    f_rows[k, 0, t], f_rows[k, 1, t], f_rows[k, 2, t] = f_cdf[t, k], pdf[0, t, k], log_pdf[0, t, k]
+                for t in range(L, STEPS + 1):   # padding: empty intervals, PDF and ln PDF 0
+                    f_rows[k, 0, t], f_rows[k, 1, t], f_rows[k, 2, t] = f_cdf[L - 1, k], 0.0, 0.0
+            n_pairs = 0
+            for k in range(n):
+                for side in range(2):
+                    if same[side, k]:
+                        scores[_score_index(start + k, side, chunk, n_windows)] = 1.0
+                    else:
+                        pairs[n_pairs] = 2 * k + side
+                        n_pairs += 1
+            if n_pairs == 0:
+                continue
+            _pair_marginals(pdf, log_pdf, pairs, n_pairs, f_centred, f_stats, x, y, stats)
+            _walk_pairs(f_rows, y, pairs, n_pairs, stats, cells)
+            _pair_weights(pairs, n_pairs, f_stats, stats, cells)
+            for step in range(STEPS + 1):
+                _log_mass_into(cells[0, step], cells[1, step], n_pairs)
+            _pair_scores(pairs, n_pairs, f_stats, stats, cells, start, chunk, n_windows, scores)
+
+
+@numba.njit(inline="always", **_JIT)
+def _score_index(window, side, chunk, n_windows):
+    """Where ``fmi_scores`` puts a window's score: chunk by chunk, A's scores then B's."""
+    first = window - window % chunk
+    return 2 * first + side * min(chunk, n_windows - first) + window % chunk
+
+
+@numba.njit(inline="always", **_JIT)
+def _pair_marginals(pdf, log_pdf, pairs, n, f_centred, f_stats, x, y, stats):
+    """X's marginals (``_marginals``), the correlation c with F's window and X's walk rows (ascending
+    interval ends, PDF and ln PDF, reversed for the countermonotone bound, then the padding cells:
+    last end again, PDF 0), for the pairs ``pairs[:n]`` (window * 2 + side), on the pairs' axis.
+    ``x``: scratch (X's PDF, ln PDF, CDF, centred PDF, F's centred PDF). ``stats`` rows: 0-4 X's
+    ``_marginals``, 5 c, 6 negative (1.0 / 0.0), 7 the walk's first lower end, 8 bound sum, 9 F's
+    sd, 10 F's CDF sum, 11 F's centred sum of squares."""
+    x_pdf, x_log, x_cdf, x_cen, f_cen = x[0], x[1], x[2], x[3], x[4]
+    for t in range(L):
+        for p in range(n):
+            k, side = pairs[p] // 2, pairs[p] % 2
+            x_pdf[t, p] = pdf[side + 1, t, k]
+            x_log[t, p] = log_pdf[side + 1, t, k]
+            f_cen[t, p] = f_centred[t, k]
+    for p in range(n):
+        k = pairs[p] // 2
+        stats[9, p], stats[10, p], stats[11, p] = f_stats[3, k], f_stats[4, k], f_stats[2, k]
+    _marginals(x_pdf, x_log, n, x_cdf, x_cen, stats)
+    for p in range(n):
+        num = 0.0
         for t in range(L):
-            f_pdf[t], f_log[t] = pdf[k, 0, t], log_pdf[k, 0, t]
-        st = _marginals(f_pdf, f_log, f_cdf, f_centred[k])
-        for t in range(L, STEPS + 1):       # padding: empty intervals, PDF and ln PDF 0
-            f_cdf[t] = f_cdf[L - 1]
-        for q in range(5):
-            f_stats[k, q] = st[q]
-        h_f[k] = -st[0]
-        for side in range(2):
-            if same[side, k]:
-                joint[k, side, :] = 0.0
-                closed_form[side, k], h_x[side, k] = 0.0, 0.0
-            else:
-                pairs[n_pairs] = 2 * k + side
-                n_pairs += 1
-    x_cdf0, x_centred0, x_cdf1, x_centred1 = np.empty(L), np.empty(L), np.empty(L), np.empty(L)
-    y0, y1 = np.empty((3, STEPS + 1)), np.empty((3, STEPS + 1))      # X's walk rows per lane
-    m0, ind0, ls0 = np.empty(STEPS), np.empty(STEPS), np.empty(STEPS)   # per walked cell, lane 0
-    m1, ind1, ls1 = np.empty(STEPS), np.empty(STEPS), np.empty(STEPS)   # lane 1
-    for p in range(0, n_pairs, 2):
-        q = min(p + 1, n_pairs - 1)         # an odd last pair is walked twice (same values written)
-        k0, side0, k1, side1 = pairs[p] // 2, pairs[p] % 2, pairs[q] // 2, pairs[q] % 2
-        fs0 = (f_stats[k0, 0], f_stats[k0, 1], f_stats[k0, 2], f_stats[k0, 3], f_stats[k0, 4])
-        fs1 = (f_stats[k1, 0], f_stats[k1, 1], f_stats[k1, 2], f_stats[k1, 3], f_stats[k1, 4])
-        xs0, c0, neg0 = _walk_rows(pdf, log_pdf, k0, side0, x_cdf0, x_centred0, y0[0], y0[1], y0[2],
-                                   f_centred[k0], fs0[2])
-        xs1, c1, neg1 = _walk_rows(pdf, log_pdf, k1, side1, x_cdf1, x_centred1, y1[0], y1[1], y1[2],
-                                   f_centred[k1], fs1[2])
-        fc0, fp0, fl0 = f_rows[k0, 0], f_rows[k0, 1], f_rows[k0, 2]
-        fc1, fp1, fl1 = f_rows[k1, 0], f_rows[k1, 1], f_rows[k1, 2]
-        yh0, yp0, yl0, yh1, yp1, yl1 = y0[0], y0[1], y0[2], y1[0], y1[1], y1[2]
-        lower0 = max(1.0 - x_cdf0[L - 1], 0.0) if neg0 else 0.0
-        lower1 = max(1.0 - x_cdf1[L - 1], 0.0) if neg1 else 0.0
+            num += x_cen[t, p] * f_cen[t, p]
+        c = 0.0 if num == 0 else num / np.sqrt(stats[2, p] * stats[11, p])
+        stats[5, p] = c
+        negative = c < 0
+        stats[6, p] = 1.0 if negative else 0.0
+        stats[7, p] = max(1.0 - x_cdf[L - 1, p], 0.0) if negative else 0.0
+    y_hi, y_pdf, y_log = y[0], y[1], y[2]
+    for t in range(L):
+        for p in range(n):
+            negative = stats[6, p] != 0.0
+            upper = 1.0 if t == L - 1 else 1.0 - x_cdf[L - 2 - t, p]
+            y_hi[t, p] = upper if negative else x_cdf[t, p]
+            y_pdf[t, p] = x_pdf[L - 1 - t, p] if negative else x_pdf[t, p]
+            y_log[t, p] = x_log[L - 1 - t, p] if negative else x_log[t, p]
+    for t in range(L, STEPS + 1):
+        for p in range(n):
+            y_hi[t, p], y_pdf[t, p], y_log[t, p] = y_hi[L - 1, p], 0.0, 0.0
+
+
+@numba.njit(inline="always", **_JIT)
+def _walk_pairs(f_rows, y, pairs, n, stats, cells):
+    """The Frechet bound's staircase walk (``metrics.fmi._staircase_walk``) of each pair: per visited
+    cell its mass, p_F p_X and ln p_F + ln p_X into ``cells[0/2/3]``, and the bound's sum over all
+    cells into ``stats[8]``. A chain of dependent loads per pair (latency-bound): two pairs per loop,
+    so that the two chains overlap."""
+    y_hi, y_pdf, y_log = y[0], y[1], y[2]
+    mass, ind, log_sum = cells[0], cells[2], cells[3]
+    for p in range(0, n, 2):
+        q = min(p + 1, n - 1)               # an odd last pair is walked twice (same values written)
+        fc0, fp0, fl0 = f_rows[pairs[p] // 2, 0], f_rows[pairs[p] // 2, 1], f_rows[pairs[p] // 2, 2]
+        fc1, fp1, fl1 = f_rows[pairs[q] // 2, 0], f_rows[pairs[q] // 2, 1], f_rows[pairs[q] // 2, 2]
+        neg0, neg1 = stats[6, p] != 0.0, stats[6, q] != 0.0
+        lower0, lower1 = stats[7, p], stats[7, q]
         i0, j0, i1, j1 = 0, 0, 0, 0
         ff0, yf0, ystep0 = float(L), (1.0 if neg0 else float(L)), (1.0 if neg0 else -1.0)
         ff1, yf1, ystep1 = float(L), (1.0 if neg1 else float(L)), (1.0 if neg1 else -1.0)
         bs0, bs1 = 0.0, 0.0
         for step in range(STEPS):           # all of them, as numpy: the padding cell absorbs the rest
-            hf0, hy0 = fc0[i0], yh0[j0]
-            hf1, hy1 = fc1[i1], yh1[j1]
+            hf0, hy0 = fc0[i0], y_hi[j0, p]
+            hf1, hy1 = fc1[i1], y_hi[j1, q]
             up0, up1 = min(hf0, hy0), min(hf1, hy1)
             mm0, mm1 = up0 - lower0, up1 - lower1
             lower0, lower1 = up0, up1
             bs0 += mm0 * ff0 * yf0
             bs1 += mm1 * ff1 * yf1
-            m0[step], m1[step] = mm0, mm1
-            ind0[step], ind1[step] = fp0[i0] * yp0[j0], fp1[i1] * yp1[j1]   # the cell's p_F p_X
-            ls0[step], ls1[step] = fl0[i0] + yl0[j0], fl1[i1] + yl1[j1]     # and ln p_F + ln p_X
+            mass[step, p], mass[step, q] = mm0, mm1
+            ind[step, p], ind[step, q] = fp0[i0] * y_pdf[j0, p], fp1[i1] * y_pdf[j1, q]   # p_F p_X
+            log_sum[step, p], log_sum[step, q] = fl0[i0] + y_log[j0, p], fl1[i1] + y_log[j1, q]
             af0, ay0, af1, ay1 = hf0 <= hy0, hy0 <= hf0, hf1 <= hy1, hy1 <= hf1
             i0 += af0                       # (no clamp: the padding runs to STEPS + 1 cells)
             j0 += ay0
@@ -223,29 +297,48 @@ def window_terms(pdf, log_pdf, same, joint, closed_form_terms, closed_form, h_x,
             ff1 -= af1
             yf0 += ay0 * ystep0
             yf1 += ay1 * ystep1
-        _finish_pair(fs0, xs0, c0, neg0, bs0, m0, ind0, ls0, joint, closed_form_terms,
-                     closed_form, h_x, k0, side0)
-        _finish_pair(fs1, xs1, c1, neg1, bs1, m1, ind1, ls1, joint, closed_form_terms,
-                     closed_form, h_x, k1, side1)
+        stats[8, p], stats[8, q] = bs0, bs1
 
 
-@numba.njit(**_JIT)
-def window_scores(joint, log_joint, closed_form_terms, same, closed_form, h_x, h_f, scores):
-    """``scores[side, k]``: the pair's normalised MI 2 I / (H_X + H_F), with H_joint = -(closed form +
-    sum over the staircase cells of [p ln|p| - closed-form term]) summed in cell order, or 1 for
-    identical windows; from ``window_terms``' outputs and ``log_joint`` = ln(|joint| + TINY)."""
-    for k in range(joint.shape[0]):
-        for side in range(2):
-            if same[side, k]:
-                scores[side, k] = 1.0
-                continue
-            correction = 0.0
-            for step in range(STEPS):
-                p = joint[k, side, step]
-                correction += log_joint[k, side, step] * p - closed_form_terms[k, side, step]
-            h_joint = -(closed_form[side, k] + correction)
-            mi = h_x[side, k] + h_f[k] - h_joint
-            scores[side, k] = 0.0 if mi == 0 else 2.0 * mi / (h_x[side, k] + h_f[k])
+@numba.njit(inline="always", **_JIT)
+def _pair_weights(pairs, n, f_stats, stats, cells):
+    """Each pair's mixture weight w from the bound's covariance; the visited cells' joint values
+    replace their masses in ``cells[0]``, and its row STEPS gets 1 - w (for the log pass)."""
+    joint, ind = cells[0], cells[2]
+    for p in range(n):
+        cov_bound = stats[8, p] - stats[10, p] * stats[4, p]
+        f_sd, x_sd, c = stats[9, p], stats[3, p], stats[5, p]
+        no_dependence = x_sd == 0 or f_sd == 0 or (stats[6, p] == 0.0 and c == 0)
+        weight = 0.0 if no_dependence else c * (f_sd * x_sd) / cov_bound
+        stats[8, p] = weight
+        joint[STEPS, p] = 1.0 - weight
+    for step in range(STEPS):
+        for p in range(n):
+            joint[step, p] = (joint[step, p] - ind[step, p]) * stats[8, p] + ind[step, p]
+
+
+@numba.njit(inline="always", **_JIT)
+def _pair_scores(pairs, n, f_stats, stats, cells, start, chunk, n_windows, scores):
+    """The pairs' normalised MI 2 I / (H_X + H_F), H_joint = -(closed form + sum over the visited cells
+    of [p ln|p| - the cell's closed-form term]) summed in cell order, into ``scores``."""
+    joint, log_joint, ind, log_sum = cells[0], cells[1], cells[2], cells[3]
+    correction = np.zeros(n)
+    for step in range(STEPS):
+        for p in range(n):
+            one_minus_w, log_one_minus_w = joint[STEPS, p], log_joint[STEPS, p]
+            term = ((log_sum[step, p] + log_one_minus_w) * ind[step, p]) * one_minus_w
+            correction[p] += log_joint[step, p] * joint[step, p] - term
+    for p in range(n):
+        k = pairs[p] // 2
+        f_plogp_sum, f_mass = f_stats[0, k], f_stats[1, k]
+        x_plogp_sum, x_mass = stats[0, p], stats[1, p]
+        one_minus_w, log_one_minus_w = joint[STEPS, p], log_joint[STEPS, p]
+        form = log_one_minus_w * (f_mass * x_mass) + x_mass * f_plogp_sum + f_mass * x_plogp_sum
+        form *= one_minus_w
+        h_joint = -(form + correction[p])
+        h_x, h_f = -x_plogp_sum, -f_plogp_sum
+        mi = h_x + h_f - h_joint
+        scores[_score_index(start + k, pairs[p] % 2, chunk, n_windows)] = 0.0 if mi == 0 else 2.0 * mi / (h_x + h_f)
 
 
 @numba.njit(**_JIT)

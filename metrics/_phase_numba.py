@@ -150,3 +150,16 @@ def row_medians(x, out):
         total = np.float32(0) + values[0]      # numpy's mean: a sum from 0 (so -0.0 becomes 0.0)
         out[r] = total if n % 2 else (total + values[1]) / np.float32(2)
     return True
+
+
+@numba.njit(**_JIT)
+def filter_spectrum(spectrum, bank, out):
+    """``out[o, s] = spectrum * bank[o, s]`` (complex64 times float32, numpy's complex64 product with the
+    filter as a real: re * b, im * b), written into a preallocated array for the in-place inverse
+    FFTs, without numpy's (orient, scale, rows, cols) temporary."""
+    for o in range(bank.shape[0]):
+        for s in range(bank.shape[1]):
+            for r in range(bank.shape[2]):
+                for c in range(bank.shape[3]):
+                    z, b = spectrum[r, c], bank[o, s, r, c]
+                    out[o, s, r, c] = complex(z.real * b, z.imag * b)

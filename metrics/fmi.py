@@ -317,29 +317,18 @@ def feature_mutual_information(fa: np.ndarray, fb: np.ndarray, ff: np.ndarray, s
     window_vectors(ff, size)                    # the same ImageTooSmall as the numpy path
     fa, fb, ff = (np.ascontiguousarray(x, dtype=np.float64) for x in (fa, fb, ff))
     n_windows = (ff.shape[0] - size + 1) * (ff.shape[1] - size + 1)
+    scores = np.empty(2 * n_windows)
+    kernels.fmi_scores(fa, fb, ff, CHUNK, scores)
     total = 0.0
-    for start in range(0, n_windows, CHUNK):
-        total += _compiled_chunk_sum(kernels, fa, fb, ff, start, min(CHUNK, n_windows - start))
+    for start in range(0, n_windows, CHUNK):    # each chunk's scores summed as the numpy path's chunks
+        total += float(scores[2 * start:2 * min(start + CHUNK, n_windows)].sum())
     return float(total / (2 * n_windows))
-
-
-def _compiled_chunk_sum(kernels, fa, fb, ff, start: int, n: int) -> float:
-    """Sum of both sources' window scores over windows start .. start + n - 1: the compiled passes of
-    ``metrics._fmi_numba`` with numpy's logs between them."""
-    pdf, same = np.empty((n, 3, FMI_WINDOW ** 2)), np.empty((2, n), np.bool_)
-    kernels.window_pdfs(fa, fb, ff, start, pdf, same)
-    steps = 2 * FMI_WINDOW ** 2 - 1
-    joint, terms = np.empty((n, 2, steps)), np.empty((n, 2, steps))
-    closed_form, h_x, h_f, scores = np.empty((2, n)), np.empty((2, n)), np.empty(n), np.empty((2, n))
-    kernels.window_terms(pdf, _log_mass(pdf), same, joint, terms, closed_form, h_x, h_f)
-    kernels.window_scores(joint, _log_mass(joint), terms, same, closed_form, h_x, h_f, scores)
-    return float(scores.sum())
 
 
 def _warm_up(kernels) -> None:
     """Compile the kernels for the argument types ``feature_mutual_information`` passes."""
     x = np.arange(9.0).reshape(3, 3)
-    _compiled_chunk_sum(kernels, x, x[::-1].copy(), x.T.copy(), 0, 1)
+    kernels.fmi_scores(x, x[::-1].copy(), x.T.copy(), CHUNK, np.empty(2))
     kernels.dwt_columns(x, x[0], x[1], np.empty((2, 3)), np.empty((2, 3)))
 
 

@@ -86,10 +86,13 @@ def phase_congruency(image):
     bank, bank0_energy, sum_an2, cross = _filters(image.shape)
     # single precision for the 24 filter responses: Qp stays within 1e-7 of Zheng Liu's double code
     spectrum = fft.fft2(image).astype(np.complex64)
-    eo = fft.ifft2(spectrum[None, None] * bank, overwrite_x=True)      # (orient, scale, rows, cols)
     kernels = compiled_kernels("metrics._phase_numba", _warm_up, "Qp's phase congruency")
     if kernels is None:
+        eo = fft.ifft2(spectrum[None, None] * bank, overwrite_x=True)  # (orient, scale, rows, cols)
         return _congruency_numpy(eo, bank0_energy, sum_an2, cross)
+    filtered = np.empty(bank.shape, np.complex64)
+    kernels.filter_spectrum(spectrum, bank, filtered)                   # the same products, no temporary
+    eo = fft.ifft2(filtered, overwrite_x=True)
     sum_an, spread, energy, first_scale_power = (np.empty(eo.shape[:1] + eo.shape[2:], np.float32) for _ in range(4))
     kernels.orientation_sums(eo, CUT_OFF, SHARPNESS, sum_an, spread, energy, first_scale_power)
     threshold = _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross, kernels)
@@ -110,6 +113,7 @@ def _warm_up(kernels) -> None:
     kernels.congruency_and_moments(*maps[:3], np.zeros(N_ORIENT), *_ORIENTATION_COS_SIN,
                                    *(np.empty((2, 2)) for _ in range(3)))
     kernels.row_medians(maps[0].reshape(N_ORIENT, -1), np.empty(N_ORIENT, np.float32))
+    kernels.filter_spectrum(eo[0, 0], np.ones((N_ORIENT, N_SCALE, 2, 2), np.float32), eo)
 
 
 def _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross, kernels=None):

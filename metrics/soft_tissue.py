@@ -49,10 +49,24 @@ def brain_mask(ct: np.ndarray, mri: np.ndarray) -> np.ndarray:
     # scanner-table arcs and other bright specks outside the head
     labels, _ = ndimage.label(bone)
     skull = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    enclosed = convex_hull_image(skull)
+    enclosed = _convex_hull(skull)
     near_bone = ndimage.binary_dilation(bone, iterations=BONE_MARGIN)
     tissue = mri > 0.5 * threshold_otsu(mri)
     return enclosed & ~near_bone & tissue
+
+
+def _convex_hull(mask: np.ndarray) -> np.ndarray:
+    """``skimage.morphology.convex_hull_image(mask)``, computed on the mask's bounding box: the hull
+    lies inside it, and skimage's point-in-polygon test, which visits every pixel of the image it is
+    given (~2/3 of STC's time on a 256x256 CT), then visits only the box. Same mask (the hull's
+    vertices are half-integers shifted by whole pixels)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return convex_hull_image(mask)
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    hull = np.zeros(mask.shape, dtype=bool)
+    hull[box] = convex_hull_image(mask[box])
+    return hull
 
 
 def contrast_structure_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -133,15 +133,16 @@ def run_status(run: CampaignRun) -> dict:
     from bench.training import trainer_module
 
     done = trainer_module(run.method).completed_epochs(run.out) if run.out.is_dir() else []
-    epochs_log = [r for r in read_csv_rows(run.out / "log_epochs.csv") if done and int(r["epoch"]) <= done[-1]]
-    val_log = [r for r in read_csv_rows(run.out / "log_val.csv") if done and int(r["epoch"]) <= done[-1]]
-    logged = [int(r["epoch"]) for r in read_csv_rows(run.out / "log_epochs.csv")]
+    epoch_rows = read_csv_rows(run.out / "log_epochs.csv")
+    logged = [int(r["epoch"]) for r in epoch_rows]
     # The final generator is written after the last epoch's checkpoint, so with it and the last epoch logged a
     # run is finished even where its checkpoints are gone (a campaign folder kept in git keeps no checkpoint of
     # a finished run: they are resume state only).
     finished = (run.out / "generator.safetensors").is_file() and bool(logged) and max(logged) >= run.epochs
     if finished and not done:
         done = [max(logged)]
+    epochs_log = [r for r in epoch_rows if done and int(r["epoch"]) <= done[-1]]
+    val_log = [r for r in read_csv_rows(run.out / "log_val.csv") if done and int(r["epoch"]) <= done[-1]]
     active = run.process is not None and run.process.poll() is None
     status = ("finished" if finished else "training" if active else "stopped" if done else "waiting")
     row = {"run": run.name, "method": run.method, "seed": run.seed, "status": status,

@@ -5,9 +5,10 @@
 The campaign's epoch analysis, on validation only: ``val_curves.png`` draws val_score, Qabf and VIF against
 the epoch for every run (one line each, configurations by colour, seeds by line style) with the ``average``,
 ``max`` and ``dwt`` baselines as horizontal lines, scored on exactly the pairs the runs validate on
-(``methods.densegan.train.validation_pairs`` of the first run's resolved config) through the one scoring
-path; the baselines' scores are cached in ``<out>/val_baselines.csv``. ``index.html`` holds the figure and
-the campaign table (status, epochs, best validation epoch and its scores).
+(``methods.densegan.train.validation_pairs`` of the first run's resolved config) and scored as the runs
+are (``validation_means``); the baselines' scores are cached in ``<out>/val_baselines.csv``.
+``index.html`` holds the figure and the campaign table (status, epochs, best validation epoch and its
+scores).
 """
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ CURVES = ("val_score", "Qabf", "VIF")
 def baseline_scores(out: Path, data_cfg: dict, datasets) -> list[dict]:
     """Mean validation metrics and val_score of each baseline on the campaign's validation pairs (cached)."""
     import methods
-    from bench.scoring import score_fused
-    from methods.densegan.train import VALIDATION_METRICS, validation_pairs
+    from methods.densegan.train import VALIDATION_METRICS, validation_means, validation_pairs
 
     cache = out / "val_baselines.csv"
     pairs = validation_pairs(data_cfg, datasets)
@@ -34,10 +34,8 @@ def baseline_scores(out: Path, data_cfg: dict, datasets) -> list[dict]:
         return cached
     rows = []
     for method in BASELINES:
-        scores = [score_fused(a, b, methods.fuse(a, b, method), VALIDATION_METRICS)[0] for _, a, b in pairs]
-        means = {m: sum(s[m] for s in scores) / len(scores) for m in VALIDATION_METRICS}
-        rows.append({"method": method, **{m: round(v, 6) for m, v in means.items()},
-                     "val_score": round(0.5 * (means["Qabf"] + means["VIF"]), 6), "pairs": key})
+        means = validation_means(lambda a, b: methods.fuse(a, b, method), pairs)   # the runs' own val_score
+        rows.append({"method": method, **{m: round(v, 6) for m, v in means.items()}, "pairs": key})
     write_csv_rows(cache, rows, ["method", *VALIDATION_METRICS, "val_score", "pairs"])
     return rows
 

@@ -11,8 +11,8 @@ so a change of machine load hits all rows alike; the table gives min, median and
 the same loop: one 64 -> 64 3x3 convolution on a 256x256 channels-last image (2.42 GMAC), the widest
 layer of both networks; ``of peak`` is a row's GMAC/s over that peak's. Rows:
 
-* ``densegan``, ``densegan-lean``: the shipped generators through ``fuse_arrays`` (the registered path,
-  torch's intra-op threads), and the same with ``bands=threads`` (one single-threaded band per thread,
+* ``densegan``, ``densegan-lean``: the shipped generators through ``fuse_arrays`` on torch's intra-op
+  threads (``bands=1``), and the same with ``bands=threads`` (one single-threaded band per thread,
   the choice for a busy machine);
 * ``densegan (methods.fuse, auto)``: the registered call as the runner's cells make it (``bands="auto"``:
   whichever of the two rows above was faster when last timed), also for the per-call overhead that

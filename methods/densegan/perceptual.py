@@ -136,7 +136,6 @@ def train_autoencoder(out: Path, datasets, steps: int = 1000, batch: int = 16, p
             if done % val_every == 0 or done == steps:
                 with torch.no_grad():
                     score = float(ssim(model(val_patches, val_patches), val_patches))
-                model.train()
                 if score > best[0]:
                     best = (score, done, copy.deepcopy(model.state_dict()))
                 print(f"step {done}/{steps}: loss {sum(losses[-val_every:]) / len(losses[-val_every:]):.4f}, "

@@ -516,13 +516,17 @@ def validation_scores(generator: Generator, pairs) -> dict[str, float]:
     Qabf (edge transfer) and VIF (visual information) are the two metrics the project's targets name;
     both are in [0, 1] for ordinary fusions, so their mean weighs them alike.
     """
-    import metrics as metric_registry
     from methods.densegan.inference import fuse_arrays
 
-    rows = []
-    for _, a, b in pairs:
-        f = fuse_arrays(generator, a, b)
-        rows.append(metric_registry.compute(a, b, f, names=list(VALIDATION_METRICS)))
+    return validation_means(lambda a, b: fuse_arrays(generator, a, b), pairs)
+
+
+def validation_means(fuse, pairs) -> dict[str, float]:
+    """Mean of VALIDATION_METRICS of ``fuse(a, b)`` over ``pairs`` and its ``val_score``: the scores of a
+    generator (``validation_scores``) and of the baselines a campaign's report draws beside it."""
+    import metrics as metric_registry
+
+    rows = [metric_registry.compute(a, b, fuse(a, b), names=list(VALIDATION_METRICS)) for _, a, b in pairs]
     means = {m: float(np.nanmean([r[m] for r in rows])) for m in VALIDATION_METRICS}
     means["val_score"] = 0.5 * (means["Qabf"] + means["VIF"])
     return means

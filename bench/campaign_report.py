@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from common.errors import UserError
 from common.io import read_csv_rows, write_csv_rows, write_text
 
 BASELINES = ("average", "max", "dwt")
@@ -28,6 +29,9 @@ def baseline_scores(out: Path, data_cfg: dict, datasets) -> list[dict]:
 
     cache = out / "val_baselines.csv"
     pairs = validation_pairs(data_cfg, datasets)
+    if not pairs:
+        raise UserError(f"{out}: the campaign's runs validate on nothing (no data.val_datasets in their config); "
+                        f"a report draws validation curves")
     key = ";".join(name for name, _, _ in pairs)
     cached = read_csv_rows(cache)
     if cached and all(r.get("pairs") == key for r in cached):

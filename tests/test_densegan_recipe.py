@@ -452,6 +452,8 @@ def test_ship_weights_takes_the_validation_best_finished_seed(tmp_path):
     with pytest.raises(UserError, match="--replace"):
         ship_weights(tmp_path, weights)
     assert ship_weights(tmp_path, weights, replace=True)[0]["run"] == "densegan-s1"
+    with pytest.raises(UserError, match="no finished run to ship"):
+        ship_weights(tmp_path / "densegan-nodense-s0", weights)
 
 
 def test_reconstruction_ssim_is_one_for_a_perfect_autoencoder_and_lower_otherwise():
@@ -504,6 +506,8 @@ def test_campaign_report_scores_the_baselines_on_the_validation_pairs(tmp_path, 
     row = next(r for r in read_csv_rows(tmp_path / "val_baselines.csv") if r["method"] == "max")
     assert float(row["Qabf"]) == pytest.approx(np.mean([e["Qabf"] for e in expected]), abs=1e-6)
     assert float(row["val_score"]) == pytest.approx(np.mean([(e["Qabf"] + e["VIF"]) / 2 for e in expected]), abs=1e-6)
+    with pytest.raises(UserError, match="validate on nothing"):
+        write_campaign_report(tmp_path, table, ["run", "status"], {}, lambda name: ds)
     # the second report reads the cache: nothing is fused again
     monkeypatch.setattr(methods, "fuse", lambda *a, **k: pytest.fail("baselines fused again"))
     write_campaign_report(tmp_path, table, ["run", "status"], data_cfg, lambda name: ds)

@@ -172,7 +172,8 @@ def fmi_scores(fa, fb, ff, chunk, scores):
     f_cdf = np.empty((L, BLOCK))
     f_centred = np.empty((L, BLOCK))
     f_stats = np.empty((5, BLOCK))                 # rows as _marginals'
-    f_rows = np.empty((BLOCK, 3, STEPS + 1))       # F's walk rows: CDF (padded), PDF, ln PDF (0 padded)
+    f_rows = np.empty((3, STEPS + 1, BLOCK))       # F's walk rows: CDF (padded), PDF, ln PDF (0 padded);
+    #                                                windows innermost, so that filling them vectorises
     pairs = np.empty(2 * BLOCK, np.intp)
     n_max = 2 * BLOCK
     x = np.empty((5, L, n_max))                    # per pair: X's PDF, ln PDF, CDF, centred PDF, F's
@@ -188,11 +189,12 @@ def fmi_scores(fa, fb, ff, chunk, scores):
                 for t in range(L):
                     _log_mass_into(pdf[side, t], log_pdf[side, t], n)
             _marginals(pdf[0], log_pdf[0], n, f_cdf, f_centred, f_stats)
-            for k in range(n):
-                for t in range(L):
-                    f_rows[k, 0, t], f_rows[k, 1, t], f_rows[k, 2, t] = f_cdf[t, k], pdf[0, t, k], log_pdf[0, t, k]
-                for t in range(L, STEPS + 1):   # padding: empty intervals, PDF and ln PDF 0
-                    f_rows[k, 0, t], f_rows[k, 1, t], f_rows[k, 2, t] = f_cdf[L - 1, k], 0.0, 0.0
+            for t in range(L):
+                for k in range(n):
+                    f_rows[0, t, k], f_rows[1, t, k], f_rows[2, t, k] = f_cdf[t, k], pdf[0, t, k], log_pdf[0, t, k]
+            for t in range(L, STEPS + 1):   # padding: empty intervals, PDF and ln PDF 0
+                for k in range(n):
+                    f_rows[0, t, k], f_rows[1, t, k], f_rows[2, t, k] = f_cdf[L - 1, k], 0.0, 0.0
             n_pairs = 0
             for k in range(n):
                 for side in range(2):
@@ -269,8 +271,8 @@ def _walk_pairs(f_rows, y, pairs, n, stats, cells):
     mass, ind, log_sum = cells[0], cells[2], cells[3]
     for p in range(0, n, 2):
         q = min(p + 1, n - 1)               # an odd last pair is walked twice (same values written)
-        fc0, fp0, fl0 = f_rows[pairs[p] // 2, 0], f_rows[pairs[p] // 2, 1], f_rows[pairs[p] // 2, 2]
-        fc1, fp1, fl1 = f_rows[pairs[q] // 2, 0], f_rows[pairs[q] // 2, 1], f_rows[pairs[q] // 2, 2]
+        fc0, fp0, fl0 = f_rows[0, :, pairs[p] // 2], f_rows[1, :, pairs[p] // 2], f_rows[2, :, pairs[p] // 2]
+        fc1, fp1, fl1 = f_rows[0, :, pairs[q] // 2], f_rows[1, :, pairs[q] // 2], f_rows[2, :, pairs[q] // 2]
         neg0, neg1 = stats[6, p] != 0.0, stats[6, q] != 0.0
         lower0, lower1 = stats[7, p], stats[7, q]
         i0, j0, i1, j1 = 0, 0, 0, 0

@@ -196,8 +196,8 @@ def fmi_scores(fa, fb, ff, chunk, scores):
                 for k in range(n):
                     f_rows[0, t, k], f_rows[1, t, k], f_rows[2, t, k] = f_cdf[L - 1, k], 0.0, 0.0
             n_pairs = 0
-            for k in range(n):
-                for side in range(2):
+            for side in range(2):
+                for k in range(n):
                     if same[side, k]:
                         scores[_score_index(start + k, side, chunk, n_windows)] = 1.0
                     else:
@@ -205,7 +205,7 @@ def fmi_scores(fa, fb, ff, chunk, scores):
                         n_pairs += 1
             if n_pairs == 0:
                 continue
-            _pair_marginals(pdf, log_pdf, pairs, n_pairs, f_centred, f_stats, x, y, stats)
+            _pair_marginals(pdf, log_pdf, pairs, n_pairs, f_centred, f_stats, x, y, stats, n)
             _walk_pairs(f_rows, y, pairs, n_pairs, stats, cells)
             _pair_weights(pairs, n_pairs, f_stats, stats, cells)
             for step in range(STEPS + 1):
@@ -221,23 +221,36 @@ def _score_index(window, side, chunk, n_windows):
 
 
 @numba.njit(inline="always", **_JIT)
-def _pair_marginals(pdf, log_pdf, pairs, n, f_centred, f_stats, x, y, stats):
+def _pair_marginals(pdf, log_pdf, pairs, n, f_centred, f_stats, x, y, stats, n_windows):
     """X's marginals (``_marginals``), the correlation c with F's window and X's walk rows (ascending
     interval ends, PDF and ln PDF, reversed for the countermonotone bound, then the padding cells:
-    last end again, PDF 0), for the pairs ``pairs[:n]`` (window * 2 + side), on the pairs' axis.
+    last end again, PDF 0), for the pairs ``pairs[:n]`` (window * 2 + side, all of A's pairs before
+    B's), on the pairs' axis, out of ``n_windows`` windows: where no window is identical to F's (DCT
+    and wavelet features) the copies are plain slices instead of gathers.
     ``x``: scratch (X's PDF, ln PDF, CDF, centred PDF, F's centred PDF). ``stats`` rows: 0-4 X's
     ``_marginals``, 5 c, 6 negative (1.0 / 0.0), 7 the walk's first lower end, 8 bound sum, 9 F's
     sd, 10 F's CDF sum, 11 F's centred sum of squares."""
     x_pdf, x_log, x_cdf, x_cen, f_cen = x[0], x[1], x[2], x[3], x[4]
-    for t in range(L):
+    if n == 2 * n_windows:              # every window pair differs (pairs side-major): plain copies
+        for side in range(2):
+            o = side * n_windows
+            for t in range(L):
+                for k in range(n_windows):
+                    x_pdf[t, o + k] = pdf[side + 1, t, k]
+                    x_log[t, o + k] = log_pdf[side + 1, t, k]
+                    f_cen[t, o + k] = f_centred[t, k]
+            for k in range(n_windows):
+                stats[9, o + k], stats[10, o + k], stats[11, o + k] = f_stats[3, k], f_stats[4, k], f_stats[2, k]
+    else:
+        for t in range(L):
+            for p in range(n):
+                k, side = pairs[p] // 2, pairs[p] % 2
+                x_pdf[t, p] = pdf[side + 1, t, k]
+                x_log[t, p] = log_pdf[side + 1, t, k]
+                f_cen[t, p] = f_centred[t, k]
         for p in range(n):
-            k, side = pairs[p] // 2, pairs[p] % 2
-            x_pdf[t, p] = pdf[side + 1, t, k]
-            x_log[t, p] = log_pdf[side + 1, t, k]
-            f_cen[t, p] = f_centred[t, k]
-    for p in range(n):
-        k = pairs[p] // 2
-        stats[9, p], stats[10, p], stats[11, p] = f_stats[3, k], f_stats[4, k], f_stats[2, k]
+            k = pairs[p] // 2
+            stats[9, p], stats[10, p], stats[11, p] = f_stats[3, k], f_stats[4, k], f_stats[2, k]
     _marginals(x_pdf, x_log, n, x_cdf, x_cen, stats)
     for p in range(n):
         num = 0.0

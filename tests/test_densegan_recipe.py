@@ -210,6 +210,34 @@ def test_best_checkpoint_is_the_best_validation_epoch(tmp_path, monkeypatch):
     assert (out / "val_curve.png").stat().st_size > 1000
 
 
+def test_kept_epoch_generators_are_each_epochs_generator_and_serve_an_epoch_sweep(tmp_path):
+    """``train.keep_generators``: every epoch's generator in shipped form, equal to that epoch's checkpoint
+    (kept here too, to compare), and usable as ``weights=`` in an epoch sweep."""
+    import methods
+    from bench.sweeps import expand_methods
+    from methods.densegan.train import epoch_generator_path
+
+    out = tmp_path / "run"
+    train(tiny_config(epochs=2, keep_generators=True), out)
+    for epoch in (1, 2):
+        with safe_open(epoch_generator_path(out, epoch), "pt") as kept, \
+                safe_open(out / "checkpoints" / f"epoch_{epoch:04d}.safetensors", "pt") as checkpoint:
+            assert kept.metadata()["epoch"] == str(epoch)
+            assert all(torch.equal(kept.get_tensor(k), checkpoint.get_tensor("generator." + k)) for k in kept.keys())
+    with safe_open(epoch_generator_path(out, 1), "pt") as first, safe_open(epoch_generator_path(out, 2), "pt") as last:
+        assert not all(torch.equal(first.get_tensor(k), last.get_tensor(k)) for k in first.keys())
+    rng = np.random.default_rng(0)
+    a, b = rng.random((24, 24), dtype=np.float32), rng.random((24, 24), dtype=np.float32)
+    configs = expand_methods([{"method": "densegan", "epochs": [1, 2],
+                               "weights": str(out / "generators" / "epoch_{epoch:04d}.safetensors")}])
+    assert [c.label for c in configs] == ["densegan@1", "densegan@2"]
+    for epoch, config in zip((1, 2), configs):
+        from_checkpoint = methods.fuse(a, b, "densegan", weights=str(out / "checkpoints" / f"epoch_{epoch:04d}.safetensors"))
+        assert np.array_equal(methods.fuse(a, b, config.method, **config.kwargs), from_checkpoint)
+    train(tiny_config(epochs=1), tmp_path / "default")
+    assert not (tmp_path / "default" / "generators").exists()                         # off by default
+
+
 def test_validation_scores_rank_a_real_generator_above_a_black_one():
     from methods.densegan.data import synthetic_pair
     from methods.densegan.model import Generator, GeneratorConfig

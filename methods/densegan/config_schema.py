@@ -51,7 +51,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
              "patches_per_pair": _int(1), "val_datasets": STR_LIST, "val_pairs": _int(1, none=True)},
     "train": {"epochs": _int(1), "batch_size": _int(1), "seed": _int(0), "max_steps_per_epoch": _int(1, none=True),
               "num_workers": _int(0), "deterministic": BOOL, "threads": _int(1, none=True), "device": STR,
-              "log_every": _int(1), "keep_checkpoints": BOOL, "precision": _choice("fp32", "bf16", "auto"),
+              "log_every": _int(1), "keep_checkpoints": BOOL, "keep_generators": BOOL, "precision": _choice("fp32", "bf16", "auto"),
               "ema_decay": _num(0, 1, none=True, open_lo=True), "init_from": ("str_or_none",),
               "freeze": ("str_list_or_none",)},
 }

@@ -160,6 +160,12 @@ def checkpoint_paths(run_dir: Path, epoch: int) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".state.pt")
 
 
+def epoch_generator_path(run_dir: Path, epoch: int) -> Path:
+    """Where ``train.keep_generators`` puts an epoch's generator (the shipped form, ~0.3 MB): a ``weights=``
+    file for the epoch analysis, e.g. ``weights: "<run>/generators/epoch_{epoch:04d}.safetensors"``."""
+    return Path(run_dir) / "generators" / f"epoch_{epoch:04d}.safetensors"
+
+
 def completed_epochs(run_dir: Path) -> list[int]:
     """Epochs whose weights and state are both on disk, ascending."""
     found = []
@@ -573,6 +579,10 @@ def end_epoch(run: TrainingRun, epoch: int, means: dict, rows: list[dict], secon
                             "steps": str(run.step), "samples": str(samples), "select_by": "val_score",
                             "val_score": f"{val['val_score']:.6f}"})
         plot_validation_curve(out)
+    if run.config["train"].get("keep_generators", False):
+        save_generator(copy.deepcopy(run.inference_generator).cpu(), epoch_generator_path(out, epoch),
+                       {"method": str(run.config.get("method", "densegan")), "epoch": str(epoch),
+                        "steps": str(run.step), "samples": str(samples)})
     gen_cfg = run.generator.config
     weights_path, state_path = checkpoint_paths(out, epoch)
     tensors = {**prefixed(run.generator, "generator"), **prefixed(run.discriminator, "discriminator")}

@@ -99,3 +99,22 @@ def test_malformed_train_entries_are_user_errors(tmp_path, train, message):
     with pytest.raises(UserError, match=message):
         run_suite("epochs", out=tmp_path / "report", registry=registry, jobs=1)
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_accepts_an_option_added_later_at_its_default_only(tmp_path):
+    """A run started before an option existed (its config.yaml lacks the key) resumes when the option is at
+    its densegan.yaml default, which keeps the old behaviour; any other value is a different experiment."""
+    from methods.densegan.train import check_same_config, resolve_config
+
+    config = resolve_config("densegan", profile="long")
+    old = yaml.safe_load(yaml.safe_dump(config))
+    del old["train"]["keep_generators"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    check_same_config(tmp_path, config)                                   # default False: same experiment
+    config["train"]["keep_generators"] = True
+    with pytest.raises(UserError, match="different config.*train.keep_generators"):
+        check_same_config(tmp_path, config)
+    config["train"]["keep_generators"] = False
+    config["loss"]["lambda_ssim"] = 123.0
+    with pytest.raises(UserError, match="different config.*loss.lambda_ssim"):
+        check_same_config(tmp_path, config)

@@ -176,10 +176,20 @@ def completed_epochs(run_dir: Path) -> list[int]:
     return sorted(found)
 
 
-def _differences(old, new, prefix="") -> list[str]:
+_ABSENT = object()
+
+
+def _differences(old, new, defaults, prefix="") -> list[str]:
+    """Dotted keys whose values differ. A key the old config lacks (added to the schema after that run
+    started) differs only where the new value is not its default in ``densegan.yaml``: an option that
+    defaults to the old behaviour does not change the experiment."""
     if isinstance(old, dict) and isinstance(new, dict):
+        defaults = defaults if isinstance(defaults, dict) else {}
         return [d for k in sorted(set(old) | set(new), key=str)
-                for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+                for d in _differences(old.get(k, _ABSENT), new.get(k, _ABSENT), defaults.get(k, _ABSENT),
+                                      f"{prefix}{k}.")]
+    if old is _ABSENT and defaults is not _ABSENT and new == defaults:
+        return []
     return [prefix.rstrip(".")] if old != new else []
 
 
@@ -189,8 +199,9 @@ def check_same_config(out_dir: Path, config: dict) -> None:
     if not path.is_file():
         return
     previous = yaml.safe_load(path.read_text()) or {}
+    defaults = yaml.safe_load((CONFIG_DIR / "densegan.yaml").read_text())
     ignore = {"train.epochs"}
-    changed = [d for d in _differences(previous, config) if d not in ignore]
+    changed = [d for d in _differences(previous, config, defaults) if d not in ignore]
     if changed:
         raise UserError(f"{out_dir} was trained with a different config ({', '.join(changed[:5])} differ); "
                         f"resume it with the same config, or train into another --out")

@@ -56,13 +56,15 @@ def correlate_taps(padded, tap_rows, tap_cols, weights, out):
     """``out[i, c]`` = sum over the taps t, in order, of ``padded[i + tap_rows[t], c + tap_cols[t]] *
     weights[t]``, starting from 0.0: ``scipy.ndimage.correlate``'s sum for a small 2-D kernel when the
     taps are its non-zero weights in C order (the order and the skipped zeros decide the last bit and
-    the sign of a zero)."""
+    the sign of a zero). Each tap's row is sliced first and indexed from 0: indexing with ``c + offset``
+    (a signed sum numba must check for wrap-around) kept LLVM from vectorising, 3.5x slower."""
     rows, cols = out.shape
     acc = np.empty(cols)
     for i in range(rows):
         acc[:] = 0.0
         for t in range(len(weights)):
-            line, offset, w = padded[i + tap_rows[t]], tap_cols[t], weights[t]
+            offset, w = tap_cols[t], weights[t]
+            line = padded[i + tap_rows[t], offset:offset + cols]
             for c in range(cols):
-                acc[c] += line[c + offset] * w
+                acc[c] += line[c] * w
         out[i, :] = acc

@@ -220,3 +220,26 @@ def filter_spectrum(spectrum, bank, out):
                 for c in range(bank.shape[3]):
                     z, b = spectrum[r, c], bank[o, s, r, c]
                     out[o, s, r, c] = complex(z.real * b, z.imag * b)
+
+
+@numba.njit(**_JIT)
+def best_local_correlation(mu_f, sq_f, mus, sqs, crosses, masks, c, out):
+    """Zhao's masked local correlation of a feature map, best of the three references, per pixel:
+    ``out = np.max([np.where(mask, r, 0.0) for each reference], axis=0)`` with
+    r = (cov + c) / (sqrt(|var var_f|) + c), var = sq - mu^2, cov = cross - mu mu_f, var_f = sq_f - mu_f^2
+    from the filtered maps -- numpy's operations in its order, in one pass instead of some thirty."""
+    rows, cols = out.shape
+    for i in range(rows):
+        row_mu_f, row_sq_f, row = mu_f[i], sq_f[i], out[i]
+        for j in range(cols):
+            var_f = row_sq_f[j] - row_mu_f[j] * row_mu_f[j]
+            best = 0.0
+            for k in range(len(mus)):
+                mu = mus[k][i, j]
+                var = sqs[k][i, j] - mu * mu
+                cov = crosses[k][i, j] - mu * row_mu_f[j]
+                r = (cov + c) / (np.sqrt(np.abs(var * var_f)) + c) if masks[k][i, j] else 0.0
+                if k == 0 or not (best >= r or best != best):     # np.maximum: the first NaN wins
+                    best = r
+            row[j] = best
+

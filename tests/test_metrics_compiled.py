@@ -127,6 +127,24 @@ def test_phase_congruency_kernel_is_bit_identical_to_the_numpy_path():
         assert 0.05 < np.nanmax(numpy_path) and np.array_equal(ours, numpy_path, equal_nan=True)
 
 
+def test_feature_correlation_kernel_is_bit_identical_to_the_numpy_path():
+    """Qp's masked local correlations, best of three references, in one compiled loop: numpy's map to
+    the bit (masks that cut through features, an empty mask, negative values, flat windows)."""
+    from metrics import phase
+    phase.phase_congruency(np.arange(64.0).reshape(8, 8))       # loads the kernels
+    kernels = _compiled._LOADED["metrics._phase_numba"]
+    rng = np.random.default_rng(4)
+    mu_f, sq_f = rng.standard_normal((40, 52)), rng.random((40, 52)) * 3
+    mus = tuple(rng.standard_normal((40, 52)) for _ in range(3))
+    sqs = tuple(mu * mu + rng.random(mu.shape) * (k - 1) for k, mu in enumerate(mus))   # var < 0, = 0, > 0
+    crosses = tuple(rng.standard_normal((40, 52)) for _ in range(3))
+    masks = (mus[0] > 0.3, np.zeros((40, 52), bool), rng.random((40, 52)) < 0.7)
+    ours = np.empty((40, 52))
+    kernels.best_local_correlation(mu_f, sq_f, mus, sqs, crosses, masks, phase.ZHAO_C, ours)
+    expected = phase._best_local_correlation_numpy(mu_f, sq_f, mus, sqs, crosses, masks)
+    assert np.array_equal(ours, expected) and np.array_equal(np.signbit(ours), np.signbit(expected))
+
+
 @pytest.mark.parametrize("shape, mode", [("same", "constant"), ("same", "reflect"), ("same", "nearest"),
                                          ("same", "mirror"), ("same", "wrap"), ("valid", "constant")])
 def test_separable_filter_kernel_is_bit_identical_to_ndimage(shape, mode):

@@ -8,6 +8,7 @@ rounding and much faster than 2-D convolution).
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -171,22 +172,31 @@ def pad_borders(x: np.ndarray, rows: int, cols: int, mode: str) -> np.ndarray:
 
 def _filter_separable_compiled(kernels, x, g, shape, mode):
     """``filter_separable`` in numba loops (``metrics._filter_numba``): ndimage's additions in ndimage's
-    order, so the same bits; 'valid' needs no border at all."""
+    order, so the same bits; the borders come from index maps (``_extension``), not padded copies."""
     h = len(g) // 2
-    rows = pad_borders(x, h, 0, mode) if shape == "same" else np.ascontiguousarray(x)
-    columns = np.empty((rows.shape[0] - 2 * h, x.shape[1]))
-    kernels.correlate_columns(rows, g, columns)
-    if shape == "same":
-        columns = pad_borders(columns, 0, h, mode)
-    out = np.empty((columns.shape[0], columns.shape[1] - 2 * h))
-    kernels.correlate_rows(columns, g, out)
+    row_map, col_map = (_extension(n, h, shape, mode) for n in x.shape)
+    out = np.empty((len(row_map) - 2 * h, len(col_map) - 2 * h))
+    kernels.correlate_separable(np.ascontiguousarray(x), g, row_map, col_map, h if shape == "same" else 0, out)
     return out
+
+
+@lru_cache(maxsize=64)
+def _extension(n: int, h: int, shape: str, mode: str) -> np.ndarray:
+    """Where each position of an axis of length ``n`` extended for a window of half-length ``h`` reads:
+    the index ``np.pad(x, h, mode=_NUMPY_PAD[mode])`` copies from (-1 for 'constant', a zero), i.e.
+    ``np.pad`` of the indices themselves; for 'valid', no extension (the identity)."""
+    if shape == "valid":
+        index = np.arange(n)
+    elif mode == "constant":
+        index = np.pad(np.arange(n), h, mode="constant", constant_values=-1)
+    else:
+        index = np.pad(np.arange(n), h, mode=_NUMPY_PAD[mode])
+    return freeze(index.astype(np.intp))
 
 
 def _warm_up_filters(kernels) -> None:
     x, g, taps = np.ones((3, 3)), np.ones(3), np.zeros(1, np.intp)
-    kernels.correlate_columns(x, g, np.empty((1, 3)))
-    kernels.correlate_rows(x, g, np.empty((3, 1)))
+    kernels.correlate_separable(x, g, np.arange(3), np.arange(3), 0, np.empty((1, 1)))
     kernels.correlate_taps(x, taps, taps, g[:1], np.empty((1, 1)))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import ConvexHull
 from skimage.filters import threshold_otsu
 from skimage.morphology import convex_hull_image
 
@@ -56,17 +57,38 @@ def brain_mask(ct: np.ndarray, mri: np.ndarray) -> np.ndarray:
 
 
 def _convex_hull(mask: np.ndarray) -> np.ndarray:
-    """``skimage.morphology.convex_hull_image(mask)``, computed on the mask's bounding box: the hull
-    lies inside it, and skimage's point-in-polygon test, which visits every pixel of the image it is
-    given (~2/3 of STC's time on a 256x256 CT), then visits only the box. Same mask (the hull's
-    vertices are half-integers shifted by whole pixels)."""
+    """``skimage.morphology.convex_hull_image(mask)``, the same mask, ~4x faster than skimage on the bounding box.
+
+    skimage takes the convex hull of every pixel's four edge midpoints (r +- 1/2, c) and (r, c +- 1/2)
+    and keeps the grid points inside or on it (``grid_points_in_poly`` labels >= 1; its crossing test
+    is exact on these half-integer coordinates), visiting every pixel. Here: the hull of the edge
+    midpoints of only each row's and column's first and last pixel (the same polygon: every other
+    pixel's midpoints lie between theirs), in doubled integer coordinates, and per grid row the
+    interval of columns on the inner side of every edge, from integer floor divisions (exact)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
-        return convex_hull_image(mask)
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    hull = np.zeros(mask.shape, dtype=bool)
-    hull[box] = convex_hull_image(mask[box])
-    return hull
+        return convex_hull_image(mask)          # skimage's warning and empty mask
+    n, m = mask.shape
+    first_col, last_col = mask[rows].argmax(axis=1), m - 1 - mask[rows, ::-1].argmax(axis=1)
+    first_row, last_row = mask[:, cols].argmax(axis=0), n - 1 - mask[::-1, cols].argmax(axis=0)
+    pixels = np.concatenate([np.stack([rows, first_col], 1), np.stack([rows, last_col], 1),
+                             np.stack([first_row, cols], 1), np.stack([last_row, cols], 1)])
+    midpoints = (2 * pixels[:, None, :] + [[1, 0], [-1, 0], [0, 1], [0, -1]]).reshape(-1, 2) + 1   # >= 0
+    keys = np.unique(midpoints[:, 0] * (2 * m + 2) + midpoints[:, 1])      # without repeats (qhull)
+    midpoints = np.stack([keys // (2 * m + 2), keys % (2 * m + 2)], 1) - 1
+    vertices = midpoints[ConvexHull(midpoints).vertices]
+    start, end = vertices, np.roll(vertices, -1, axis=0)
+    if (start[:, 0] * end[:, 1] - end[:, 0] * start[:, 1]).sum() < 0:     # clockwise: turn around
+        start, end = end, start
+    d_row, d_col = end[:, 0] - start[:, 0], end[:, 1] - start[:, 1]
+    # point (R, C) = (2r, 2c) is on the inner side of edge start -> end iff d_row (C - c0) - d_col (R - r0) >= 0,
+    # i.e. 2 d_row c >= bound
+    bound = d_row * start[:, 1] + d_col * (2 * np.arange(n)[:, None] - start[:, 0])
+    lower = np.where(d_row > 0, -(-bound // np.maximum(2 * d_row, 1)), 0).max(axis=1, initial=0)
+    upper = np.where(d_row < 0, bound // np.minimum(2 * d_row, -1), m - 1).min(axis=1, initial=m - 1)
+    flat_edges_fail = ((d_row == 0) & (bound > 0)).any(axis=1)
+    c = np.arange(m)
+    return (c >= lower[:, None]) & (c <= upper[:, None]) & ~flat_edges_fail[:, None]
 
 
 def contrast_structure_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:

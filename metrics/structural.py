@@ -33,22 +33,28 @@ def wang_ssim_means(x, y, z):
     return [float(stats.ssim("f", k, C1_255, C2_255)[0].mean()) for k in ("a", "b")]
 
 
-def _skimage_ssim(x, y, data_range):
-    """scikit-image ``structural_similarity`` defaults on float32 images, as CDDFuse runs it: 7x7 uniform
-    window (reflect border), sample covariance (49/48), mean of the map without its 3-pixel border.
+def _skimage_ssim(z, sources, data_range):
+    """[scikit-image ``structural_similarity(z, x)`` for x in ``sources``] with its defaults on float32
+    images, as CDDFuse runs it: 7x7 uniform window (reflect border), sample covariance (49/48), mean of
+    the map without its 3-pixel border; z's local mean and variance are filtered once for all sources.
     The arithmetic is float32 like scikit-image's for float32 input; with data_range = 2 the constants
     are tiny, so float64 would differ by ~5e-6."""
-    x, y = x.astype(np.float32), y.astype(np.float32)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     size, pad = 7, 3
-    mean = lambda z: ndimage.uniform_filter(z, size=size, mode="reflect")  # noqa: E731
-    ux, uy = mean(x), mean(y)
+    mean = lambda t: ndimage.uniform_filter(t, size=size, mode="reflect")  # noqa: E731
     cov_norm = np.float32(size * size / (size * size - 1.0))
+    x = z.astype(np.float32)
+    ux = mean(x)
     vx = cov_norm * (mean(x * x) - ux * ux)
-    vy = cov_norm * (mean(y * y) - uy * uy)
-    vxy = cov_norm * (mean(x * y) - ux * uy)
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return float(s[pad:-pad, pad:-pad].astype(np.float64).mean())
+    values = []
+    for y in sources:
+        y = y.astype(np.float32)
+        uy = mean(y)
+        vy = cov_norm * (mean(y * y) - uy * uy)
+        vxy = cov_norm * (mean(x * y) - ux * uy)
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+        values.append(float(s[pad:-pad, pad:-pad].astype(np.float64).mean()))
+    return values
 
 
 @register_metric("SSIM", higher_is_better=True, value_range=(-1, 1), conventions=("default", "cddfuse", "vifb"))
@@ -71,7 +77,8 @@ def structural_similarity(a, b, f, *, convention="default"):
     """
     x, y, z = to255(a), to255(b), to255(f)
     if convention == "cddfuse":
-        return _skimage_ssim(z, x, 2.0) + _skimage_ssim(z, y, 2.0)
+        ssim_fa, ssim_fb = _skimage_ssim(z, (x, y), 2.0)
+        return ssim_fa + ssim_fb
     ssim_fa, ssim_fb = wang_ssim_means(x, y, z)
     total = ssim_fa + ssim_fb
     return total if convention == "vifb" else total / 2

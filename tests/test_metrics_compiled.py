@@ -127,19 +127,47 @@ def test_phase_congruency_kernel_is_bit_identical_to_the_numpy_path():
         assert 0.05 < np.nanmax(numpy_path) and np.array_equal(ours, numpy_path, equal_nan=True)
 
 
+def test_feature_correlation_kernel_is_bit_identical_to_the_numpy_path():
+    """Qp's masked local correlations, best of three references, in one compiled loop: numpy's map to
+    the bit (masks that cut through features, an empty mask, negative values, flat windows)."""
+    from metrics import phase
+    phase.phase_congruency(np.arange(64.0).reshape(8, 8))       # loads the kernels
+    kernels = _compiled._LOADED["metrics._phase_numba"]
+    rng = np.random.default_rng(4)
+    mu_f, sq_f = rng.standard_normal((40, 52)), rng.random((40, 52)) * 3
+    mus = tuple(rng.standard_normal((40, 52)) for _ in range(3))
+    sqs = tuple(mu * mu + rng.random(mu.shape) * (k - 1) for k, mu in enumerate(mus))   # var < 0, = 0, > 0
+    crosses = tuple(rng.standard_normal((40, 52)) for _ in range(3))
+    masks = (mus[0] > 0.3, np.zeros((40, 52), bool), rng.random((40, 52)) < 0.7)
+    ours = np.empty((40, 52))
+    kernels.best_local_correlation(mu_f, sq_f, mus, sqs, crosses, masks, phase.ZHAO_C, ours)
+    expected = phase._best_local_correlation_numpy(mu_f, sq_f, mus, sqs, crosses, masks)
+    assert np.array_equal(ours, expected) and np.array_equal(np.signbit(ours), np.signbit(expected))
+
+
 @pytest.mark.parametrize("shape, mode", [("same", "constant"), ("same", "reflect"), ("same", "nearest"),
-                                         ("valid", "constant")])
+                                         ("same", "mirror"), ("same", "wrap"), ("valid", "constant")])
 def test_separable_filter_kernel_is_bit_identical_to_ndimage(shape, mode):
-    """ndimage's symmetric-window additions in its order: the compiled filter gives the same bits."""
+    """ndimage's symmetric-window additions in its order: the compiled filter gives the same bits, for
+    every window length the metrics use (one tap pair to fifteen), borders wider than the image (a
+    31-tap window on 9 rows) and a strided input (the real part of a complex image)."""
     from scipy import ndimage
 
     from metrics._filters import filter_separable, gaussian_window
-    x = np.random.default_rng(2).random((37, 50)) * 255
-    g = gaussian_window(11, 1.5)
-    expected = ndimage.correlate1d(ndimage.correlate1d(x, g, axis=0, mode=mode), g, axis=1, mode=mode)
-    if shape == "valid":
-        expected = expected[5:-5, 5:-5]
-    assert np.array_equal(filter_separable(x, g, shape, mode=mode), expected)
+    rng = np.random.default_rng(2)
+    for size in (3, 5, 7, 9, 11, 17, 31):
+        for x in (rng.random((37, 50)) * 255, (rng.random((40, 33)) + 1j * rng.random((40, 33))).real,
+                  rng.random((9, 40)) - 0.5):
+            if shape == "valid" and min(x.shape) < size:
+                continue
+            x[:2] = 0.0
+            x[:, :3] = -0.0
+            g = gaussian_window(size, size / 5)
+            expected = ndimage.correlate1d(ndimage.correlate1d(x, g, axis=0, mode=mode), g, axis=1, mode=mode)
+            if shape == "valid":
+                expected = expected[size // 2:-(size // 2), size // 2:-(size // 2)]
+            ours = filter_separable(x, g, shape, mode=mode)
+            assert np.array_equal(ours, expected) and np.array_equal(np.signbit(ours), np.signbit(expected))
     assert _compiled._LOADED["metrics._filter_numba"] is not None
 
 

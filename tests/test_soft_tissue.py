@@ -63,3 +63,25 @@ def test_harvard_ct_mri_pairs_have_a_brain_region(harvard_dir):
         mask = brain_mask(ct, mri)
         assert 0.05 < mask.mean() < 0.6
         assert soft_tissue_contrast(ct, mri, ct) < soft_tissue_contrast(ct, mri, 0.5 * (ct + mri))
+
+
+def test_convex_hull_is_skimages_mask():
+    """The exact row-interval fill of the hull gives skimage's convex_hull_image mask, points on the
+    hull's edges included: skull rings, random specks and blobs, lines, single pixels, touching borders."""
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
+    from metrics.soft_tissue import _convex_hull
+    rng = np.random.default_rng(7)
+    masks = [synthetic_head(size, seed)[2] for size, seed in ((96, 0), (61, 1))]
+    masks += [np.eye(7, dtype=bool), np.eye(9, 5, 2, dtype=bool)[::-1], np.ones((1, 1), bool), np.ones((1, 9), bool),
+              np.ones((9, 1), bool)]
+    for k in range(200):
+        x = rng.random(tuple(rng.integers(1, 50, 2))) < rng.choice([0.002, 0.02, 0.1, 0.6])
+        masks.append(ndimage.binary_dilation(x, iterations=int(rng.integers(1, 3))) if k % 3 == 0 else x)
+    compared = 0
+    for x in masks:
+        if x.any():
+            assert np.array_equal(_convex_hull(x), convex_hull_image(x))
+            compared += 1
+    assert compared > 150

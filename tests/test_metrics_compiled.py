@@ -222,3 +222,28 @@ def test_kernels_compile_without_a_disk_cache_where_no_cache_directory_is_usable
         again = phase.phase_congruency(x)
     assert _compiled._LOADED["metrics._phase_numba"] is not None and _compiled.CACHE is False
     assert all(np.array_equal(u, v, equal_nan=True) for u, v in zip(again, expected))
+
+
+def test_speed_values_record_every_metric_exactly_and_refuse_to_overwrite(tmp_path, capsys, monkeypatch):
+    """``python -m bench.speed.metrics --values FILE``: the record that a speed change kept every value to
+    the bit: each metric under each of its conventions, from one compute and alone, as exact hex floats."""
+    import json
+
+    import metrics
+    from bench.speed import metrics as speed
+
+    rng = np.random.default_rng(5)
+    a, b = rng.random((48, 48)), rng.random((48, 48))
+    triple = (a, b, 0.5 * (a + b))
+    monkeypatch.setattr(speed, "_triples", lambda: ([triple], None))
+    out = tmp_path / "values.json"
+    assert speed.main(["--values", str(out)]) == 0
+    values = json.loads(out.read_text())
+    assert len(values) == 2 * sum(len(m.conventions) for m in metrics.METRICS.values())
+    fresh = metrics.compute(*triple, convention="default")
+    for name in ("SSIM", "Qabf", "FMI_pixel", "VIF", "Qcb"):
+        assert float.fromhex(values[f"0 default {name} compute"]) == fresh[name]
+        assert values[f"0 default {name} alone"] == values[f"0 default {name} compute"]
+    assert speed.main(["--values", str(out)]) == 2                       # an existing file is not replaced
+    assert "exists" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == values

@@ -20,6 +20,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -71,12 +72,16 @@ def main(argv=None):
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--numpy-path", action="store_true",
                         help="block numba's import: every metric on its numpy fallback (as without numba)")
+    parser.add_argument("--values", type=Path, metavar="JSON",
+                        help="instead: write every metric under every convention on the triples, from one "
+                             "compute and alone, as exact hex floats (compare two commits' files with diff)")
     args = parser.parse_args(argv)
     if args.numpy_path:
-        import sys
         sys.modules["numba"] = None     # "import numba" raises ImportError from here on
     import metrics
     triples, root = _triples()
+    if args.values:
+        return write_values(metrics, triples, args.values)
     ref = _reference_seconds(root)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     _print_start_up(metrics, triples[0], args.convention, clock)
@@ -115,6 +120,39 @@ def main(argv=None):
                                  for _ in range(args.repeat)))
         print(f"metrics.compute, {label}: {1000 * float(np.median(times)):.1f} ms per triple")
     _print_large(metrics, triples[0], args.convention, args.repeat, clock)
+
+
+def exact_values(metrics, triples) -> dict:
+    """``{"<triple> <convention> <metric> <compute|alone>": float.hex(value)}`` for every metric under every
+    convention it supports, from one ``compute`` of all and from a ``compute`` of that metric alone (no
+    shared intermediate results): the record that a speed change kept every value to the bit."""
+    values = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for t, (a, b, f) in enumerate(triples):
+            for convention in metrics.CONVENTIONS:
+                together = metrics.compute(a, b, f, convention=convention)
+                for name, m in metrics.METRICS.items():
+                    if convention not in m.conventions:
+                        continue
+                    values[f"{t} {convention} {name} compute"] = float(together[name]).hex()
+                    alone = metrics.compute(a, b, f, [name], convention=convention)[name]
+                    values[f"{t} {convention} {name} alone"] = float(alone).hex()
+    return values
+
+
+def write_values(metrics, triples, path: Path) -> int:
+    """The ``--values`` file (refuses to replace an existing file: one line, exit 2)."""
+    from common.errors import UserError
+    from common.io import check_writable, write_json
+    try:
+        check_writable(path)
+        write_json(path, exact_values(metrics, triples), overwrite=False)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(triples)} triples x every metric and convention -> {path}")
+    return 0
 
 
 def _print_start_up(metrics, triple, convention, clock):
@@ -158,4 +196,4 @@ def _timed(fn, a, b, f, conv, clock):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -189,6 +189,17 @@ def _run_pair(task: dict) -> int:
     return len(task["configs"])
 
 
+def _train_entries_used(suite: dict, configs) -> dict:
+    """The suite with only the training runs that a selected configuration fuses with (its ``weights``
+    lie in the run's ``out`` folder): ``--methods average,dwt`` does not train the suite's GAN."""
+    def inside(weights, out) -> bool:
+        parts = Path(str(out)).parts
+        return bool(weights) and Path(str(weights)).parts[:len(parts)] == parts
+    used = [e for e in suite.get("train") or []
+            if isinstance(e, dict) and any(inside(c.kwargs.get("weights"), e.get("out")) for c in configs)]
+    return {**suite, "train": used}
+
+
 def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods: list[str] | None = None,
               metric_names: list[str] | None = None, data_root=None, resume: bool = False,
               fresh: bool = False, convention: str = "default", jobs: int = 1,
@@ -228,7 +239,7 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
     out = Path(out) if out else REPO / "reports" / suite_name
     prepare_run_dir(out, resume=resume, fresh=fresh)
     from bench.training import ensure_suite_trained
-    training = ensure_suite_trained(suite)
+    training = ensure_suite_trained(suite if methods is None else _train_entries_used(suite, configs))
     versions = {c.label: precomputed[c.method].version([ds.name for ds in datasets]) if c.method in precomputed
                 else config_version(c) for c in configs}
     run_info = {

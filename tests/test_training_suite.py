@@ -118,3 +118,15 @@ def test_resume_accepts_an_option_added_later_at_its_default_only(tmp_path):
     config["loss"]["lambda_ssim"] = 123.0
     with pytest.raises(UserError, match="different config.*loss.lambda_ssim"):
         check_same_config(tmp_path, config)
+
+
+def test_selected_methods_train_only_the_runs_they_fuse_with(tmp_path):
+    """``--methods average``: the suite's training run is not needed, so it is not trained; selecting the
+    epoch sweep trains it."""
+    run_dir = tmp_path / "run"
+    registry = write_registry(tmp_path, run_dir, epochs=1)
+    run_suite("epochs", out=tmp_path / "r1", registry=registry, jobs=1, methods=["average"])
+    assert not run_dir.exists()
+    sweep = {"method": "densegan", "epochs": [1], "weights": str(run_dir / "checkpoints" / "epoch_{epoch:04d}.safetensors")}
+    run_suite("epochs", out=tmp_path / "r2", registry=registry, jobs=1, methods=["average", sweep])
+    assert checkpoint_paths(run_dir, 1)[0].is_file()

@@ -290,10 +290,19 @@ def best_seed(runs: dict[int, Path]) -> int:
 
 def ship_weights(out: str | Path, weights_dir: str | Path, *, replace: bool = False) -> list[dict]:
     """Copy each configuration's validation-best seed into ``weights_dir/<method>.safetensors``; returns one
-    row per configuration (method, seed, run, epoch, val_score, path). Refuses to replace an existing file
-    unless ``replace`` (checked for every file before any is written)."""
+    row per configuration (method, seed, run, epoch, val_score, path, unchanged). Refuses to replace an
+    existing file unless ``replace`` (checked for every file before any is written); a file whose tensors
+    and metadata would stay the same is left as it is."""
     from safetensors import safe_open
     from safetensors.torch import save_file
+
+    def same_file(path: Path, tensors: dict, meta: dict) -> bool:
+        # safetensors writes metadata in hash order, so equal content need not mean equal bytes: compare content
+        if not path.is_file():
+            return False
+        with safe_open(path, "pt") as f:
+            return (dict(f.metadata() or {}) == meta and set(f.keys()) == set(tensors)
+                    and all(f.get_tensor(k).equal(v) for k, v in tensors.items()))
 
     found = finished_best_weights(out)
     if not found:
@@ -312,9 +321,11 @@ def ship_weights(out: str | Path, weights_dir: str | Path, *, replace: bool = Fa
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         meta.update(campaign_run=source.parent.name, seed=str(seed), seeds_finished=str(len(found[method])))
         target = weights_dir / f"{method}.safetensors"
-        tmp = target.with_name(target.name + ".tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, target)
+        unchanged = same_file(target, tensors, meta)
+        if not unchanged:       # an unchanged file keeps its bytes (no binary churn in git)
+            tmp = target.with_name(target.name + ".tmp")
+            save_file(tensors, str(tmp), metadata=meta)
+            os.replace(tmp, target)
         rows.append({"method": method, "seed": seed, "run": source.parent.name, "epoch": meta.get("epoch", ""),
-                     "val_score": meta.get("val_score", ""), "path": str(target)})
+                     "val_score": meta.get("val_score", ""), "path": str(target), "unchanged": unchanged})
     return rows

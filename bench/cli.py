@@ -139,7 +139,8 @@ def cmd_campaign(args) -> int:
 
         out, _ = read_campaign(args.file, args.out)
         for row in ship_weights(out, WEIGHTS_DIR, replace=args.replace):
-            print(f"{row['method']}: {row['run']} epoch {row['epoch']} (val_score {row['val_score']}) -> {row['path']}")
+            print(f"{row['method']}: {row['run']} epoch {row['epoch']} (val_score {row['val_score']}) -> {row['path']}"
+                  + (" (unchanged)" if row["unchanged"] else ""))
         return 0
     rows = run_campaign(args.file, jobs=args.jobs, only=_csv_list(args.only), status_only=args.status,
                         nice=args.nice, out=args.out, report=args.report)

@@ -479,7 +479,15 @@ def test_ship_weights_takes_the_validation_best_finished_seed(tmp_path):
         assert torch.equal(shipped.state_dict()[key], value)
     with pytest.raises(UserError, match="--replace"):
         ship_weights(tmp_path, weights)
-    assert ship_weights(tmp_path, weights, replace=True)[0]["run"] == "densegan-s1"
+    before = (weights / "densegan.safetensors").read_bytes()
+    again = ship_weights(tmp_path, weights, replace=True)[0]
+    assert again["run"] == "densegan-s1" and again["unchanged"]
+    assert (weights / "densegan.safetensors").read_bytes() == before     # same content: the file is left alone
+    save_generator(generators["densegan-s0"], tmp_path / "densegan-s0" / "best.safetensors",
+                   {"val_score": "0.65", "epoch": "9"})                      # seed 0 is now the better one
+    newer = ship_weights(tmp_path, weights, replace=True)[0]
+    assert newer["run"] == "densegan-s0" and not newer["unchanged"]
+    assert load_generator(weights / "densegan.safetensors").state_dict().keys() == shipped.state_dict().keys()
     with pytest.raises(UserError, match="no finished run to ship"):
         ship_weights(tmp_path / "densegan-nodense-s0", weights)
 

@@ -13,7 +13,7 @@ uses the rule stored with the weights):
 * ``densegan-perceptual``     -- trained with a perceptual loss from a frozen autoencoder (``perceptual.py``)
 
 By default each uses its shipped generator ``methods/weights/<name>.safetensors`` (see
-methods/weights/MODEL_CARD.md; the last two have none until the training campaign ships them). ``weights=PATH`` takes any safetensors file written by
+methods/weights/MODEL_CARD.md; all come from the training campaign, campaigns/harvard). ``weights=PATH`` takes any safetensors file written by
 ``methods.densegan.train``: a final ``<run>/generator.safetensors``, an epoch checkpoint
 ``<run>/checkpoints/epoch_NNNN.safetensors`` (4-digit epoch; G and D inside, G is used) or a run folder
 (its generator.safetensors); relative paths are tried from the working directory, then the repository
@@ -51,7 +51,7 @@ VARIANTS = {
     "densegan-lean": "Dense-block GAN with a lean decoder (64-32-16-8-1), ~3.4 GMAC per 256x256 pair.",
     # issue #6: the best combination of the new fusion rules, discriminators and losses (MODEL_CARD_plus.md)
     "densegan-plus": "Dense-block GAN plus (issue #6): best study combination of fusion rule, discriminator, losses.",
-    # issue #21: the equivariance prior as a loss term (no shipped weights until the campaign trains it)
+    # issue #21: the equivariance and perceptual priors as loss terms (campaign runs, like the ablations)
     "densegan-equivariant": "Dense-block GAN trained with an equivariant-imaging loss (flips, rot90, shifts).",
     "densegan-perceptual": "Dense-block GAN trained with a perceptual loss from its own frozen autoencoder's encoder.",
 }

@@ -241,18 +241,47 @@ def limitation_gallery(out: Path, results, dataset, labels, metric_names, k=3):
     return path, f"<table><tr><th>method</th><th>metric</th><th>{k} worst pairs (value)</th></tr>{table}</table>"
 
 
-def loss_curves_html(out: Path, training: list[dict]) -> str:
-    """The loss curves of the suite's training runs, copied beside the report so that it stays self-contained."""
-    parts = []
-    for run in training:
-        curve = run.get("loss_curve")
-        if not curve or not Path(curve).is_file():
+def swept_runs(configs) -> list[dict]:
+    """The training-run folders of the epoch sweeps (a sweep's ``weights`` file lies in
+    ``<run>/checkpoints/`` or ``<run>/generators/``), e.g. a campaign run's kept generators."""
+    from common.errors import UserError
+    from methods.densegan import resolve_weights
+
+    runs = {}
+    for config in configs:
+        weights = config.kwargs.get("weights")
+        if config.epoch is None or not weights:
             continue
-        name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(run["out"]).name)
-        copy = write_bytes(out / "figures" / f"loss_{name}.png", Path(curve).read_bytes(), overwrite=True)
-        parts.append(f"<figure><img src='{copy.relative_to(out).as_posix()}' alt='loss curves {html.escape(name)}'>"
-                     f"<figcaption>Training losses of <code>{html.escape(run['method'])}</code> "
-                     f"({run['epochs']} epochs, run folder <code>{html.escape(run['out'])}</code>).</figcaption></figure>")
+        try:
+            path = resolve_weights(config.method, weights)
+        except UserError:       # a missing file is reported by the cells, not here
+            continue
+        if path.parent.name in ("checkpoints", "generators"):
+            folder = path.parent.parent
+            entry = runs.setdefault(str(folder), {"method": config.method, "out": str(folder), "epochs": 0})
+            entry["epochs"] = max(entry["epochs"], config.epoch)
+    return list(runs.values())
+
+
+def loss_curves_html(out: Path, training: list[dict]) -> str:
+    """The loss curves (and validation curves, where the run validated) of the suite's training runs and of
+    the runs its epoch sweeps read, copied beside the report so that it stays self-contained."""
+    parts, seen = [], set()
+    for run in training:
+        folder = Path(run["out"])
+        if folder.resolve() in seen:
+            continue
+        seen.add(folder.resolve())
+        name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in folder.name)
+        for kind, file, what in (("loss", "loss_curve.png", "Training losses"),
+                                 ("val", "val_curve.png", "Validation scores after each epoch")):
+            curve = Path(run.get("loss_curve") or folder / file) if kind == "loss" else folder / file
+            if not curve.is_file():
+                continue
+            copy = write_bytes(out / "figures" / f"{kind}_{name}.png", curve.read_bytes(), overwrite=True)
+            parts.append(f"<figure><img src='{copy.relative_to(out).as_posix()}' alt='{kind} curves {html.escape(name)}'>"
+                         f"<figcaption>{what} of <code>{html.escape(run['method'])}</code> "
+                         f"({run['epochs']} epochs, run folder <code>{html.escape(run['out'])}</code>).</figcaption></figure>")
     return "".join(parts)
 
 
@@ -452,7 +481,7 @@ def write_report(out: Path, datasets, pairs, configs, metric_names, suite: dict 
         fig = sweep_figure(out, summary, configs, metric_names, kind)
         body = f"<p><img src='{fig.relative_to(out).as_posix()}' alt='{kind}'></p>" if fig is not None else ""
         if kind == "epoch":
-            body += loss_curves_html(out, run.get("training") or [])
+            body += loss_curves_html(out, [*(run.get("training") or []), *swept_runs(configs)])
         if body:
             extra.append(f"<h2 id='{kind}'>{title}</h2>{body}")
             toc.append(f"<li><a href='#{kind}'>{title}</a></li>")

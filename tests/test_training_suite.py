@@ -130,3 +130,22 @@ def test_selected_methods_train_only_the_runs_they_fuse_with(tmp_path):
     sweep = {"method": "densegan", "epochs": [1], "weights": str(run_dir / "checkpoints" / "epoch_{epoch:04d}.safetensors")}
     run_suite("epochs", out=tmp_path / "r2", registry=registry, jobs=1, methods=["average", sweep])
     assert checkpoint_paths(run_dir, 1)[0].is_file()
+
+
+def test_an_epoch_sweep_over_a_runs_kept_generators_shows_that_runs_curves(tmp_path):
+    """A suite without a training entry sweeps the kept generators of a run trained elsewhere (a campaign
+    run): the epoch section plots the sweep and shows that run's loss curve."""
+    from methods.densegan.train import resolve_config, train
+
+    run_dir = tmp_path / "campaign-run"
+    train(resolve_config("densegan", profile="cpu", overrides=[*TINY, "train.epochs=2", "train.keep_generators=true"]),
+          run_dir)
+    registry = write_registry(tmp_path, run_dir)
+    registry.suites["epochs"]["train"] = []
+    registry.suites["epochs"]["methods"][1]["weights"] = str(run_dir / "generators" / "epoch_{epoch:04d}.safetensors")
+    out = run_suite("epochs", out=tmp_path / "report", registry=registry, jobs=1)
+    assert sorted(pd.read_csv(out / "results.csv")["config"].unique()) == ["average", "densegan@1", "densegan@2"]
+    page = (out / "index.html").read_text()
+    curve = re.search(r"src='(figures/loss_campaign-run\.png)'", page)
+    assert curve and (out / curve.group(1)).read_bytes() == (run_dir / "loss_curve.png").read_bytes()
+    assert "2 epochs, run folder" in page

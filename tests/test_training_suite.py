@@ -149,3 +149,22 @@ def test_an_epoch_sweep_over_a_runs_kept_generators_shows_that_runs_curves(tmp_p
     curve = re.search(r"src='(figures/loss_campaign-run\.png)'", page)
     assert curve and (out / curve.group(1)).read_bytes() == (run_dir / "loss_curve.png").read_bytes()
     assert "2 epochs, run folder" in page
+
+
+def test_every_epoch_sweep_in_datasets_yaml_reads_files_in_the_repository_or_trains_them():
+    """A suite's epoch sweep either reads generators that are in the repository (the campaign's kept ones)
+    or names a training entry of the same suite that writes them: a fresh clone can run every suite."""
+    from bench.sweeps import expand_methods
+    from methods.densegan import resolve_weights
+
+    registry = Registry()
+    checked = 0
+    for name, suite in registry.suites.items():
+        outs = [str(entry.get("out")) for entry in suite.get("train") or []]
+        for config in expand_methods(suite["methods"]):
+            weights = config.kwargs.get("weights")
+            if config.epoch is None or not weights or any(str(weights).startswith(o) for o in outs):
+                continue
+            assert resolve_weights(config.method, weights).is_file(), f"{name}: {config.label} reads {weights}"
+            checked += 1
+    assert checked >= 24            # mrgad_mrt2's and ct_mri's twelve campaign epochs

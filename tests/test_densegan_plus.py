@@ -339,16 +339,21 @@ def test_rfn_stage_two_trains_only_the_fusion_block(tmp_path):
     assert fusion and any(not torch.equal(after[k], fresh[k[len("fusion."):]]) for k in fusion)
 
 
-def test_plus_config_resolves_and_is_registered():
+def test_plus_config_is_the_seed_plus_the_studys_chosen_combination():
+    """densegan-plus.yaml = densegan.yaml + exactly the overrides the study chose on validation
+    (reports/plus_study/combination.json), so the config cannot drift from the study."""
+    import json
+
     import methods
+    from methods.densegan.train import REPO
+
+    chosen = json.loads((REPO / "reports" / "plus_study" / "combination.json").read_text())
     cfg = resolve_config("densegan-plus", profile="cpu")
     assert cfg["method"] == "densegan-plus"
-    seed = resolve_config("densegan", profile="cpu")
-    # exactly the plus options differ from the seed configuration, everything else is inherited
-    assert cfg["discriminator"] == {**seed["discriminator"], "kind": "gradient"}
-    assert cfg["loss"] == {**seed["loss"], "lambda_local_int": 10.0, "lambda_local_contrast": 5.0, "lambda_int": 0.0,
-                           "lambda_freq": 2.0}
-    assert {k: cfg[k] for k in ("model", "optim", "data", "train")} == {k: seed[k] for k in ("model", "optim", "data", "train")}
+    expected = resolve_config("densegan", profile="cpu", overrides=chosen["overrides"])
+    assert {k: cfg[k] for k in ("model", "discriminator", "loss", "optim", "data", "train")} == \
+        {k: expected[k] for k in ("model", "discriminator", "loss", "optim", "data", "train")}
+    assert cfg != resolve_config("densegan", profile="cpu") | {"method": "densegan-plus"}
     m = methods.get_method("densegan-plus")
     assert m.trainable and set(m.params) == {"weights", "fusion_rule", "device"}
 

@@ -275,7 +275,7 @@ def loss_curves_html(out: Path, training: list[dict]) -> str:
         name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in folder.name)
         for kind, file, what in (("loss", "loss_curve.png", "Training losses"),
                                  ("val", "val_curve.png", "Validation scores after each epoch")):
-            curve = Path(run.get("loss_curve") or folder / file) if kind == "loss" else folder / file
+            curve = folder / file       # (a training entry's "loss_curve" is this same file)
             if not curve.is_file():
                 continue
             copy = write_bytes(out / "figures" / f"{kind}_{name}.png", curve.read_bytes(), overwrite=True)

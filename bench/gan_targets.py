@@ -1,7 +1,13 @@
 """The dense-block GAN's targets (issue #15), scored once on the test parts with the campaign's weights.
 
-    python -m bench.gan_targets --campaign campaigns/harvard [--limit N] [--csv scores.csv]
+    python -m bench.gan_targets --campaign campaigns/harvard [--jobs 2] [--limit N] [--csv scores.csv]
     python -m bench.gan_targets --from-csv scores.csv          # tabulate an earlier scoring again
+
+The cells (dataset, pair, method or run) are computed by the suite runner's ``compute_cells`` into
+``--out`` (default ``reports/gan_targets``): every cell is recorded as it finishes, so a killed scoring
+resumes where it stopped, and a cell is reused while its data, code and weights file are unchanged (the
+classical baselines are scored once; a run that trains on is scored again). ``cells.jsonl`` is the
+record to keep; the fused images beside it are not.
 
 Every campaign run contributes its ``best.safetensors`` (the epoch with the best validation score; the
 test parts are never used to choose). The configurations' seeds give the seed-to-seed spread. Datasets:
@@ -25,6 +31,8 @@ import pandas as pd
 
 from bench.analysis import better
 from bench.campaign import best_seed, finished_best_weights
+from bench.datasets import REPO
+from bench.sweeps import Config
 from common.errors import UserError, report_user_error
 from metrics.sets import HEADLINE
 
@@ -43,15 +51,51 @@ def campaign_weights(campaign: Path) -> dict[str, dict[int, Path]]:
     return found
 
 
-def score(campaign: Path, datasets, limit: int | None) -> pd.DataFrame:
-    """Per-pair headline metrics of every campaign run and the classical baselines on ``datasets``."""
-    from bench.gan_evaluate import evaluate_methods
+DEFAULT_OUT = REPO / "reports" / "gan_targets"
 
+
+def unfinished_runs(campaign: Path) -> list[str]:
+    """Run folders of registered configurations whose training has not ended (no final generator)."""
+    import methods
+
+    return sorted(d.name for d in Path(campaign).glob("*-s*") if d.is_dir()
+                  and d.name.rpartition("-s")[2].isdigit() and d.name.rpartition("-s")[0] in methods.METHODS
+                  and not (d / "generator.safetensors").is_file())
+
+
+def configurations(campaign: Path) -> tuple[list[Config], dict[str, str]]:
+    """The classical baselines and one configuration per finished campaign run (labelled by the run,
+    ``densegan-nodense-s1``), and {configuration: its validation-best run} (the shipped seed)."""
     weights = campaign_weights(campaign)
-    specs = {f"{m}-s{s}": f"{m}[weights={p}]" for m, runs in weights.items() for s, p in runs.items()}
-    frame = evaluate_methods([*specs.values(), *CLASSICAL], datasets, list(HEADLINE), limit)
-    frame["method"] = frame["method"].map({v: k for k, v in specs.items()}).fillna(frame["method"])
-    chosen = {m: f"{m}-s{best_seed(runs)}" for m, runs in weights.items()}
+    runs = [Config(method, (("weights", str(path)),), name=f"{method}-s{seed}")
+            for method, seeds in sorted(weights.items()) for seed, path in sorted(seeds.items())]
+    chosen = {method: f"{method}-s{best_seed(seeds)}" for method, seeds in weights.items()}
+    return [*(Config(name) for name in CLASSICAL), *runs], chosen
+
+
+def score(campaign: Path, datasets, limit: int | None, out: Path = DEFAULT_OUT, jobs: int = 1) -> pd.DataFrame:
+    """Per-pair headline metrics of every finished campaign run and the classical baselines on ``datasets``
+    (cells cached in ``out``), plus each configuration's shipped seed again under the configuration's name."""
+    from bench.datasets import Registry
+    from bench.runner import CELLS_FILE, compute_cells, config_version, results_table
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / CELLS_FILE).is_file():
+        raise UserError(f"{out}: exists and holds no {CELLS_FILE}; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    registry = Registry()
+    configs, chosen = configurations(campaign)
+    sets = [registry.dataset(name, announce=False) for name in datasets]
+    pairs = [(ds, pair) for ds in sets for pair in ds.pairs(limit)]
+    versions = {c.label: config_version(c) for c in configs}
+    compute_cells(out, registry, pairs, configs, versions, list(HEADLINE), jobs=jobs, resume=True,
+                  desc="targets")
+    cells = results_table(out, configs, sets)
+    asked = {(ds.name, pair.name) for ds, pair in pairs}
+    current = pd.Series([k in asked for k in zip(cells["dataset"], cells["pair"])], index=cells.index)
+    cells = cells[current & (cells["code"] == cells["config"].map(versions))]
+    frame = cells.rename(columns={"config": "run"}).drop(columns=["method"]).rename(columns={"run": "method"})
+    frame = frame[["method", "dataset", "pair", "seconds", "metric_seconds", *HEADLINE]]
     shipped = frame[frame.method.isin(chosen.values())].copy()
     shipped["method"] = shipped["method"].map({v: k for k, v in chosen.items()})
     return pd.concat([frame, shipped], ignore_index=True)
@@ -99,6 +143,9 @@ def main(argv=None) -> int:
     parser.add_argument("--campaign", type=Path, help="campaign output folder (run folders <method>-s<seed>)")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--limit", type=int, help="only the first N pairs per dataset (a quick look, not the table)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder of the cached cells (default reports/gan_targets; a rerun reuses them)")
+    parser.add_argument("--jobs", type=int, default=1, help="pairs scored in parallel processes")
     parser.add_argument("--csv", type=Path, help="write the per-pair scores here")
     parser.add_argument("--from-csv", type=Path, help="tabulate scores written earlier with --csv")
     args = parser.parse_args(argv)
@@ -106,7 +153,11 @@ def main(argv=None) -> int:
         if args.from_csv:
             frame = pd.read_csv(args.from_csv)
         elif args.campaign:
-            frame = score(args.campaign, args.datasets.split(","), args.limit)
+            waiting = unfinished_runs(args.campaign)
+            if waiting:
+                print(f"note: {len(waiting)} campaign runs have not finished and are left out, so the table is "
+                      f"provisional: {', '.join(waiting)}", file=sys.stderr)
+            frame = score(args.campaign, args.datasets.split(","), args.limit, args.out, args.jobs)
         else:
             raise UserError("give --campaign DIR (score) or --from-csv FILE (tabulate)")
         if args.csv:

@@ -262,6 +262,22 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
     run_info["started"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_json(out / RUN_FILE, run_info)
 
+    compute_cells(out, registry, pairs, configs, versions, metric_names, convention=convention,
+                  data_root=data_root, jobs=jobs, resume=resume, desc=suite_name)
+
+    from bench.report import write_report
+    write_report(out, datasets, pairs, configs, metric_names, suite)
+    return out
+
+
+def compute_cells(out: Path, registry: Registry, pairs, configs: list[Config], versions: dict, metric_names,
+                  *, convention: str = "default", data_root=None, jobs: int = 1, resume: bool = False,
+                  desc: str = "cells") -> int:
+    """Fuse and score every (pair, configuration) cell not yet in ``out/cells.jsonl`` with a matching data
+    fingerprint, code version (``versions[label]``) and metric set; returns the number computed.
+
+    The one place cells are computed, for suites (``run_suite``) and for other tables that want the same
+    cache, resumption and process pool (``bench.gan_targets``)."""
     cells = read_cells(out)
     # rewrite without a torn last line, so that appended cells start on a line of their own
     write_text(out / CELLS_FILE, "".join(json.dumps(c) + "\n" for c in cells))
@@ -280,7 +296,7 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
                           "fingerprint": fingerprint, "code": versions})
     if resume:
         print(f"resuming: {len(pairs) * len(configs) - n_todo} cells reused, {n_todo} to compute", file=sys.stderr)
-    with tqdm(total=n_todo, desc=suite_name, unit="cell", file=sys.stderr, disable=not n_todo) as bar:
+    with tqdm(total=n_todo, desc=desc, unit="cell", file=sys.stderr, disable=not n_todo) as bar:
         if jobs > 1 and len(tasks) > 1:
             with process_pool(jobs) as pool:
                 futures = [pool.submit(_run_pair, t) for t in tasks]
@@ -295,10 +311,7 @@ def run_suite(suite_name: str, *, out: str | os.PathLike | None = None, methods:
         else:
             for task in tasks:
                 bar.update(_run_pair(task))
-
-    from bench.report import write_report
-    write_report(out, datasets, pairs, configs, metric_names, suite)
-    return out
+    return n_todo
 
 
 def _runnable(configs: list[Config], precomputed: dict, *, explicit: bool) -> tuple[list[Config], dict]:

@@ -26,9 +26,12 @@ class Config:
     params: tuple = ()            # sorted (name, value) pairs
     epoch: int | None = None
     swept: tuple = ()             # names of the parameters a grid varies (shown in the label)
+    name: str | None = None       # a fixed name instead (a campaign run: ``densegan-nodense-s1``)
 
     @property
     def label(self) -> str:
+        if self.name is not None:
+            return self.name + (f"@{self.epoch}" if self.epoch is not None else "")
         shown = [f"{k}={v}" for k, v in self.params if k in self.swept]
         text = self.method + (f"[{','.join(shown)}]" if shown else "")
         return text + (f"@{self.epoch}" if self.epoch is not None else "")

@@ -572,3 +572,53 @@ def test_autoencoder_keeps_the_step_with_the_best_validation_patches(tmp_path, c
     with torch.no_grad():
         kept = float(ssim(load_generator(path)(patches, patches), patches))
     assert kept == pytest.approx(max(logged.values()), abs=1e-4)
+
+
+def test_target_scoring_reuses_its_cells_and_rescores_only_a_retrained_run(tmp_path, monkeypatch):
+    import bench.gan_targets as gan_targets
+    import bench.runner as runner
+    from methods.densegan.checkpoint import save_generator
+    from methods.densegan.model import Generator, GeneratorConfig
+
+    monkeypatch.setattr(gan_targets, "CLASSICAL", ("average", "max"))
+    cfg = GeneratorConfig(stem_channels=4, growth=4, decoder_channels=(4,))
+    campaign = tmp_path / "campaign"
+
+    def write_run(name, score, seed, finished=True):
+        torch.manual_seed(seed)
+        generator = Generator(cfg)
+        (campaign / name).mkdir(parents=True, exist_ok=True)
+        save_generator(generator, campaign / name / "best.safetensors", {"val_score": str(score), "epoch": "3"})
+        if finished:
+            save_generator(generator, campaign / name / "generator.safetensors")
+
+    write_run("densegan-s0", 0.5, 0)
+    write_run("densegan-s1", 0.6, 1)
+    write_run("densegan-nodense-s0", 0.7, 2, finished=False)
+    computed = []
+    real_run_pair = runner._run_pair
+    monkeypatch.setattr(runner, "_run_pair", lambda task: computed.append([c.label for c in task["configs"]])
+                        or real_run_pair(task))
+    out = tmp_path / "cells"
+    frame = gan_targets.score(campaign, ["phantom_ct_mri"], 1, out)
+    assert computed == [["average", "max", "densegan-s0", "densegan-s1"]]
+    assert sorted(frame.method) == ["average", "densegan", "densegan-s0", "densegan-s1", "max"]
+    metric_cols = list(gan_targets.HEADLINE)
+    shipped = frame.set_index("method").loc[["densegan", "densegan-s1"], metric_cols]
+    assert (shipped.iloc[0] == shipped.iloc[1]).all()                 # the validation-best seed, seed 1
+    assert (frame.set_index("method").loc["densegan-s0", metric_cols] != shipped.iloc[0]).any()
+    assert gan_targets.unfinished_runs(campaign) == ["densegan-nodense-s0"]
+
+    computed.clear()
+    again = gan_targets.score(campaign, ["phantom_ct_mri"], 1, out)
+    assert computed == [] and again.equals(frame)                      # every cell reused
+    write_run("densegan-s0", 0.65, 7)                                  # seed 0 trained on: now the better one
+    computed.clear()
+    third = gan_targets.score(campaign, ["phantom_ct_mri"], 1, out)
+    assert computed == [["densegan-s0"]]
+    rows = third.set_index("method")
+    assert (rows.loc["densegan", metric_cols] == rows.loc["densegan-s0", metric_cols]).all()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds no cells.jsonl"):
+        gan_targets.score(campaign, ["phantom_ct_mri"], 1, tmp_path / "other")

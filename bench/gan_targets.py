@@ -34,6 +34,7 @@ from bench.campaign import best_seed, finished_best_weights
 from bench.datasets import REPO
 from bench.sweeps import Config
 from common.errors import UserError, report_user_error
+from common.io import write_text
 from metrics.sets import HEADLINE
 
 DATASETS = ("harvard_ct_mri_casewise", "harvard_pet_mri_casewise", "harvard_spect_mri_casewise",
@@ -138,6 +139,49 @@ def targets(frame: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def means_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, the mean of each headline metric of every configuration as shipped (its validation-best
+    seed) and every classical baseline: the model card's test table."""
+    shown = frame[~frame.method.str.contains(r"-s\d+$")]
+    order = {m: i for i, m in enumerate([*sorted(shown.method.unique(), key=lambda m: (m in CLASSICAL, m))])}
+    table = shown.groupby(["dataset", "method"])[list(HEADLINE)].mean().reset_index()
+    return table.sort_values(["dataset", "method"], key=lambda c: c.map(order) if c.name == "method" else c)
+
+
+def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and configuration, each headline metric's mean over the seeds' means and their standard
+    deviation (population, as target 2 uses it), as "mean ± sd"; the number of seeds."""
+    runs = frame[frame.method.str.contains(r"-s\d+$")]
+    per_seed = runs.groupby(["dataset", "method"])[list(HEADLINE)].mean().reset_index()
+    per_seed["configuration"] = per_seed.method.str.replace(r"-s\d+$", "", regex=True)
+    rows = []
+    for (dataset, config), group in per_seed.groupby(["dataset", "configuration"]):
+        row = {"dataset": dataset, "configuration": config, "seeds": len(group)}
+        for m in HEADLINE:
+            row[m] = f"{group[m].mean():.4f} ± {group[m].std(ddof=0):.4f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def report_markdown(frame: pd.DataFrame, rows: list[dict], command: str, waiting: list[str]) -> str:
+    """The target table, the shipped configurations' means and the seed spread, as one Markdown page."""
+    from bench.gan_evaluate import markdown_table
+
+    fields = ["dataset", "target", "rival", "won", "needed", "pass", "detail"]
+    status = (f"**Provisional**: {len(waiting)} runs had not finished and are not in it ({', '.join(waiting)})."
+              if waiting else "Every run of the campaign had finished.")
+    return "\n\n".join([
+        "# The dense-block GAN's targets on the test sets (issue #15)",
+        f"Written by `{command}`. {status} Metrics: default convention, PET and SPECT on luma; means over "
+        f"the pairs of each set ({', '.join(f'{d} {n}' for d, n in frame.groupby('dataset').pair.nunique().items())} pairs).",
+        "## Targets", markdown_table(pd.DataFrame(rows)[fields]) if rows else "(no comparison possible yet)",
+        f"{sum(r['pass'] for r in rows)} of {len(rows)} comparisons meet their target.",
+        "## Means: each configuration as shipped (its validation-best seed) and the classical baselines",
+        markdown_table(means_table(frame)),
+        "## Seed spread: mean ± sd over each configuration's seeds (of the seeds' means)",
+        markdown_table(seed_table(frame)), ""])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gan_targets", description=__doc__.splitlines()[0])
     parser.add_argument("--campaign", type=Path, help="campaign output folder (run folders <method>-s<seed>)")
@@ -149,6 +193,7 @@ def main(argv=None) -> int:
     parser.add_argument("--csv", type=Path, help="write the per-pair scores here")
     parser.add_argument("--from-csv", type=Path, help="tabulate scores written earlier with --csv")
     args = parser.parse_args(argv)
+    waiting = []
     try:
         if args.from_csv:
             frame = pd.read_csv(args.from_csv)
@@ -165,6 +210,10 @@ def main(argv=None) -> int:
     except UserError as exc:
         return report_user_error(exc)
     rows = targets(frame)
+    if args.campaign and not args.from_csv:
+        command = "python -m bench.gan_targets " + " ".join(argv if argv is not None else sys.argv[1:])
+        report = write_text(args.out / "targets.md", report_markdown(frame, rows, command, waiting))
+        print(f"wrote {report}", file=sys.stderr)
     fields = ["dataset", "target", "rival", "won", "needed", "pass", "detail"]
     print("| " + " | ".join(fields) + " |\n|" + "---|" * len(fields))
     for r in rows:

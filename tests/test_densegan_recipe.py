@@ -618,6 +618,12 @@ def test_target_scoring_reuses_its_cells_and_rescores_only_a_retrained_run(tmp_p
     assert computed == [["densegan-s0"]]
     rows = third.set_index("method")
     assert (rows.loc["densegan", metric_cols] == rows.loc["densegan-s0", metric_cols]).all()
+    spread = gan_targets.seed_table(third).set_index("configuration").loc["densegan"]
+    vifs = third.set_index("method").loc[["densegan-s0", "densegan-s1"], "VIF"]
+    assert spread["seeds"] == 2 and spread["VIF"] == f"{vifs.mean():.4f} ± {vifs.std(ddof=0):.4f}"
+    page = gan_targets.report_markdown(third, gan_targets.targets(third), "cmd", ["densegan-nodense-s0"])
+    assert "**Provisional**" in page and "densegan-nodense-s0" in page
+    assert "| phantom_ct_mri | 1 densegan vs simple | max |" in page
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="holds no cells.jsonl"):

@@ -150,7 +150,8 @@ def means_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per dataset and configuration, each headline metric's mean over the seeds' means and their standard
-    deviation (population, as target 2 uses it), as "mean ± sd"; the number of seeds."""
+    deviation (population, as target 2 uses it), as "mean ± sd" (the mean alone for one seed: no spread
+    was measured); the number of seeds."""
     runs = frame[frame.method.str.contains(r"-s\d+$")]
     per_seed = runs.groupby(["dataset", "method"])[list(HEADLINE)].mean().reset_index()
     per_seed["configuration"] = per_seed.method.str.replace(r"-s\d+$", "", regex=True)
@@ -158,7 +159,8 @@ def seed_table(frame: pd.DataFrame) -> pd.DataFrame:
     for (dataset, config), group in per_seed.groupby(["dataset", "configuration"]):
         row = {"dataset": dataset, "configuration": config, "seeds": len(group)}
         for m in HEADLINE:
-            row[m] = f"{group[m].mean():.4f} ± {group[m].std(ddof=0):.4f}"
+            row[m] = (f"{group[m].mean():.4f} ± {group[m].std(ddof=0):.4f}" if len(group) > 1
+                      else f"{group[m].mean():.4f}")
         rows.append(row)
     return pd.DataFrame(rows)
 

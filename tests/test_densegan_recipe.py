@@ -322,7 +322,7 @@ def test_campaign_file_errors(tmp_path):
 # ----------------------------------------------------------------------------------------- targets table
 
 def test_target_table_counts_wins_beyond_the_seed_spread():
-    from bench.gan_targets import HEADLINE, targets
+    from bench.gan_targets import HEADLINE, seed_table, targets
 
     rows = []
 
@@ -345,6 +345,11 @@ def test_target_table_counts_wins_beyond_the_seed_spread():
     assert ablation["won"] == 6 and ablation["pass"] and "EN" not in ablation["detail"]
     assert table[("3", "densegan")]["won"] == 7 and table[("3", "densegan")]["pass"]
     assert table[("3", "csmca")]["detail"] == "VIF" and not table[("3", "csmca")]["pass"]
+    # the seed table: population sd over three seeds; a one-seed configuration shows no spread at all
+    add("densegan-plus-s0", 0.62)
+    spread = seed_table(pd.DataFrame(rows)).set_index("configuration")
+    assert spread.loc["densegan", "Qabf"] == "0.6000 ± 0.0082" and spread.loc["densegan", "seeds"] == 3
+    assert spread.loc["densegan-plus", "Qabf"] == "0.6200" and spread.loc["densegan-plus", "seeds"] == 1
 
 
 # ----------------------------------------------------------------------------------------- equivariance loss

@@ -88,11 +88,11 @@ def phase_congruency(image):
     spectrum = fft.fft2(image).astype(np.complex64)
     kernels = compiled_kernels("metrics._phase_numba", _warm_up, "Qp's phase congruency")
     if kernels is None:
-        eo = fft.ifft2(spectrum[None, None] * bank, overwrite_x=True)  # (orient, scale, rows, cols)
+        eo = inverse_fft2(spectrum[None, None] * bank)  # (orient, scale, rows, cols)
         return _congruency_numpy(eo, bank0_energy, sum_an2, cross)
     filtered = np.empty(bank.shape, np.complex64)
     kernels.filter_spectrum(spectrum, bank, filtered)                   # the same products, no temporary
-    eo = fft.ifft2(filtered, overwrite_x=True)
+    eo = inverse_fft2(filtered)
     sum_an, spread, energy, first_scale_power = (np.empty(eo.shape[:1] + eo.shape[2:], np.float32) for _ in range(4))
     kernels.orientation_sums(eo, CUT_OFF, SHARPNESS, sum_an, spread, energy, first_scale_power)
     threshold = _noise_threshold(first_scale_power, bank0_energy, sum_an2, cross, kernels)
@@ -100,6 +100,18 @@ def phase_congruency(image):
     kernels.congruency_and_moments(sum_an, np.exp(spread, out=spread), energy, threshold, *_ORIENTATION_COS_SIN,
                                    pc, big, small)
     return pc, big, small
+
+
+def inverse_fft2(spectra: np.ndarray) -> np.ndarray:
+    """Inverse 2-D FFTs over the last two axes of complex64 ``spectra`` (Qp's 24 filter responses per
+    image), by torch's FFT (MKL): about 1.9x faster per ``phase_congruency`` than scipy's pocketfft on
+    one core, measured side by side. Its float32 rounding is not pocketfft's: on the 14 reference
+    triples Qp moved by at most 3.1e-8 relative and stays within 1.3e-8 of Zheng Liu's double code
+    (1.7e-8 before). Its values do not depend on the batch shape or on torch's thread count.
+    torch is imported here, on the first Qp of a process (about 3 s on the 2-core machine, once), not
+    with ``metrics``."""
+    import torch
+    return torch.fft.ifft2(torch.from_numpy(np.ascontiguousarray(spectra))).numpy()
 
 
 _ORIENTATION_COS_SIN = (np.cos(np.arange(N_ORIENT) * np.pi / N_ORIENT), np.sin(np.arange(N_ORIENT) * np.pi / N_ORIENT))

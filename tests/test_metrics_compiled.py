@@ -120,11 +120,31 @@ def test_phase_congruency_kernel_is_bit_identical_to_the_numpy_path():
     x = 200.0 * ((rows - 30) ** 2 + (cols - 40) ** 2 < 15 ** 2) + 60.0 * (cols > 60) + (rows * cols) % 7
     x[:6] = 0                                   # a black band: zero responses, 0/0 orientations
     bank, bank0_energy, sum_an2, cross = phase._filters(x.shape)
-    eo = fft.ifft2(fft.fft2(x).astype(np.complex64)[None, None] * bank)
+    eo = phase.inverse_fft2(fft.fft2(x).astype(np.complex64)[None, None] * bank)
     compiled = phase.phase_congruency(x)
     assert _compiled._LOADED["metrics._phase_numba"] is not None
     for ours, numpy_path in zip(compiled, phase._congruency_numpy(eo, bank0_energy, sum_an2, cross)):
         assert 0.05 < np.nanmax(numpy_path) and np.array_equal(ours, numpy_path, equal_nan=True)
+
+
+def test_qp_filter_responses_do_not_depend_on_batching_or_thread_count():
+    """Qp's inverse FFTs (torch's): one image's 24 responses are the same bits alone or in a batch, with one
+    torch thread or two, and agree with scipy's pocketfft to float32 rounding."""
+    torch = pytest.importorskip("torch")
+    from metrics import phase
+    rng = np.random.default_rng(3)
+    spectra = (rng.standard_normal((2, 3, 40, 48)) + 1j * rng.standard_normal((2, 3, 40, 48))).astype(np.complex64)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        batch = phase.inverse_fft2(spectra)
+        torch.set_num_threads(2)
+        again = phase.inverse_fft2(spectra)
+    finally:
+        torch.set_num_threads(threads)
+    alone = phase.inverse_fft2(spectra[1, 2])
+    assert batch.dtype == np.complex64 and np.array_equal(batch, again) and np.array_equal(batch[1, 2], alone)
+    np.testing.assert_allclose(batch, fft.ifft2(spectra), rtol=0, atol=1e-6 * np.abs(batch).max())
 
 
 def test_feature_correlation_kernel_is_bit_identical_to_the_numpy_path():

@@ -1,9 +1,11 @@
 """The metrics' compiled (numba) kernels against their numpy paths, and the fallback when numba is missing."""
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import fft
 
 from metrics import _compiled
@@ -267,3 +269,32 @@ def test_speed_values_record_every_metric_exactly_and_refuse_to_overwrite(tmp_pa
     assert speed.main(["--values", str(out)]) == 2                       # an existing file is not replaced
     assert "exists" in capsys.readouterr().err
     assert json.loads(out.read_text()) == values
+
+
+def test_speed_versus_times_the_other_checkouts_metrics_side_by_side(tmp_path, capsys, monkeypatch):
+    """``--versus DIR`` runs DIR's own ``metrics`` (here a stand-in whose compute sleeps 0.3 s on the wall
+    clock) in alternation with this checkout's, and the speed-up says which is faster; a folder that is
+    not a checkout is refused with one line."""
+    from bench.speed import metrics as speed
+
+    rng = np.random.default_rng(6)
+    paths = []
+    for name in "ABF":
+        paths.append(str(tmp_path / f"{name}.png"))
+        Image.fromarray((rng.random((40, 40)) * 255).astype(np.uint8)).save(paths[-1])
+    monkeypatch.setattr(speed, "_triple_files", lambda: ([paths], tmp_path))
+    other = tmp_path / "slow"
+    (other / "metrics").mkdir(parents=True)
+    (other / "metrics" / "registry.py").write_text("")
+    (other / "metrics" / "__init__.py").write_text(
+        "import time\nMETRICS = {'EN': None, 'FMI_pixel': None}\n"
+        "def compute(a, b, f, names=None, convention='default'):\n    time.sleep(0.3)\n")
+    assert speed.main(["--versus", str(other), "--rounds", "2", "--repeat", "1", "--clock", "wall"]) == 0
+    table = capsys.readouterr().out
+    here = Path(speed.__file__).resolve().parents[2].name
+    order = [line.split(":")[1].strip() for line in table.splitlines() if line.startswith("round ")]
+    assert order == [here, "slow", "slow", here]                                # alternated
+    speed_ups = [float(line.split()[-1].rstrip("x")) for line in table.splitlines() if line.startswith("whole suite ")]
+    assert speed_ups and speed_ups[0] > 2       # this checkout's suite on a 40x40 triple: well under 0.15 s
+    assert speed.main(["--versus", str(tmp_path)]) == 2
+    assert "not a checkout" in capsys.readouterr().err

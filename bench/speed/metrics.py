@@ -12,6 +12,14 @@ loads the compiled (numba) kernels -- from numba's disk cache, or compiling them
 before numpy loads). ``--clock cpu`` (default) times with the process CPU clock, which on a shared
 machine is far less disturbed by other processes than the wall clock (``--clock wall``); on an idle
 machine they agree. ``--numpy-path`` times the numpy fallback that runs where numba is missing.
+
+``--versus DIR`` instead times this checkout against another checkout DIR of the repository side by
+side: ``metrics.compute`` on the whole suite, without FMI and on the 12 Evaluator.py metrics, each
+checkout in its own process, the two alternated for ``--rounds`` rounds (this one first, then DIR first,
+...), and prints each round's milliseconds and the speed-up. Absolute times differ between machines of
+the same kind by 2-3x; a ratio measured this way does not. The README's targets are stated against
+the code as it was when the speed issue was filed: ``git worktree add ../filing 2dc953a``, then
+``python -m bench.speed.metrics --versus ../filing``.
 """
 import os
 
@@ -36,14 +44,22 @@ REFERENCE_TIMING = {"EN": "EN", "SD": "SD", "SF": "SF", "AG": "AG", "MI": "MI", 
 
 def _triples():
     from common.io import read_image
-    root = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "reference" / "metrics"
-    if (root / "triples.csv").is_file():
-        import pandas as pd
-        t = pd.read_csv(root / "triples.csv")
-        return [tuple(np.asarray(read_image(root / r[k]), np.float64) for k in ("A", "B", "F")) for _, r in t.iterrows()], root
+    files, root = _triple_files()
+    if files:
+        return [tuple(np.asarray(read_image(p), np.float64) for p in t) for t in files], root
     rng = np.random.default_rng(0)
     a, b = rng.random((256, 256)), rng.random((256, 256))
     return [(a, b, (a + b) / 2)], None
+
+
+def _triple_files():
+    """([[A, B, F] PNG paths] of the reference triples, their folder), or ([], None) without them."""
+    root = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "reference" / "metrics"
+    if not (root / "triples.csv").is_file():
+        return [], None
+    import pandas as pd
+    t = pd.read_csv(root / "triples.csv")
+    return [[str(root / r[k]) for k in ("A", "B", "F")] for _, r in t.iterrows()], root
 
 
 def _reference_seconds(root):
@@ -72,10 +88,15 @@ def main(argv=None):
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--numpy-path", action="store_true",
                         help="block numba's import: every metric on its numpy fallback (as without numba)")
+    parser.add_argument("--versus", type=Path, metavar="DIR",
+                        help="instead: this checkout against another checkout DIR, side by side (see above)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --versus: alternated rounds")
     parser.add_argument("--values", type=Path, metavar="JSON",
                         help="instead: write every metric under every convention on the triples, from one "
                              "compute and alone, as exact hex floats (compare two commits' files with diff)")
     args = parser.parse_args(argv)
+    if args.versus:
+        return versus(args.versus, args.rounds, args.repeat, args.convention, args.clock, args.numpy_path)
     if args.numpy_path:
         sys.modules["numba"] = None     # "import numba" raises ImportError from here on
     import metrics
@@ -120,6 +141,90 @@ def main(argv=None):
                                  for _ in range(args.repeat)))
         print(f"metrics.compute, {label}: {1000 * float(np.median(times)):.1f} ms per triple")
     _print_large(metrics, triples[0], args.convention, args.repeat, clock)
+
+
+EVALUATOR_12 = ("EN", "SD", "SF", "AG", "MI", "MSE", "CC", "PSNR", "SCD", "VIF", "Qabf", "SSIM")  # CDDFuse's
+GROUPS = ("whole suite", "whole suite without FMI", "Evaluator.py 12")
+
+# Run in the other checkout's directory with only that checkout's root ahead of site-packages, so that
+# ``import metrics`` is that checkout's (checked), and nothing of this one is imported. It reads the
+# 8-bit PNGs with Pillow itself (an older checkout may lack today's image reader).
+_WORKER = r"""
+import json, os, sys, time, warnings
+import numpy as np
+from PIL import Image
+if sys.argv[1] == "numpy-path":
+    sys.modules["numba"] = None
+import metrics
+root = os.path.realpath(os.getcwd())
+if not os.path.realpath(metrics.__file__).startswith(root + os.sep):
+    sys.exit(f"imported {metrics.__file__}, not the metrics of {root}")
+spec = json.loads(sys.stdin.read())
+clock = time.process_time if spec["clock"] == "cpu" else time.perf_counter
+triples = [[np.asarray(Image.open(p), np.float64) / 255.0 for p in t] for t in spec["triples"]]
+names = list(metrics.METRICS)
+groups = {"whole suite": names, "whole suite without FMI": [n for n in names if not n.startswith("FMI")],
+          "Evaluator.py 12": spec["evaluator"]}
+out = {}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    metrics.compute(*triples[0], convention=spec["convention"])       # kernels loaded, caches warm
+    for label, selected in groups.items():
+        times = []
+        for a, b, f in triples:
+            best = float("inf")
+            for _ in range(spec["repeat"]):
+                t0 = clock()
+                metrics.compute(a, b, f, names=selected, convention=spec["convention"])
+                best = min(best, clock() - t0)
+            times.append(best)
+        out[label] = 1000 * float(np.median(times))
+print(json.dumps(out))
+"""
+
+
+def versus(other: Path, rounds: int, repeat: int, convention: str, clock: str, numpy_path: bool) -> int:
+    """``--versus``: both checkouts' ``metrics.compute`` times, alternated, and the speed-ups."""
+    import json
+    import subprocess
+
+    here = Path(__file__).resolve().parents[2]
+    other = other.resolve()
+    if not (other / "metrics" / "registry.py").is_file():
+        print(f"error: --versus {other}: not a checkout of this repository (no metrics/registry.py)", file=sys.stderr)
+        return 2
+    triples, root = _triple_files()
+    if not triples:
+        print("error: --versus needs the reference triples (../shared/reference/metrics or FUSION_SHARED)",
+              file=sys.stderr)
+        return 2
+    spec = json.dumps({"triples": triples, "repeat": repeat, "convention": convention, "clock": clock,
+                       "evaluator": list(EVALUATOR_12)})
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    times = {here: [], other: []}
+    for r in range(rounds):
+        for tree in ((here, other) if r % 2 == 0 else (other, here)):
+            run = subprocess.run([sys.executable, "-c", _WORKER, "numpy-path" if numpy_path else "compiled"],
+                                 input=spec, capture_output=True, text=True, cwd=tree,
+                                 env=dict(env, PYTHONPATH=str(tree)))
+            if run.returncode != 0:
+                last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+                print(f"error: timing the metrics of {tree} failed: {last}", file=sys.stderr)
+                return 1
+            times[tree].append(json.loads(run.stdout.strip().splitlines()[-1]))
+            print(f"round {r + 1}/{rounds}: {tree.name}: "
+                  + ", ".join(f"{k} {v:.1f} ms" for k, v in times[tree][-1].items()), flush=True)
+    print(f"\n{len(triples)} reference triples, median per round of the best of {repeat} per triple; {clock} clock, "
+          f"one thread, {rounds} rounds alternated; convention {convention}")
+    print(f"{'':26s} {'this checkout (ms)':>24s} {other.name + ' (ms)':>24s} {'speed-up':>9s}")
+    for label in GROUPS:
+        ours = [t[label] for t in times[here]]
+        theirs = [t[label] for t in times[other]]
+        ratio = float(np.median([b / a for a, b in zip(ours, theirs)]))
+        print(f"{label:26s} {' / '.join(f'{v:.0f}' for v in ours):>24s} {' / '.join(f'{v:.0f}' for v in theirs):>24s} "
+              f"{ratio:8.2f}x")
+    print("(speed-up: the median over rounds of the other checkout's time over this one's)")
+    return 0
 
 
 def exact_values(metrics, triples) -> dict:

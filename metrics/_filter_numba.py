@@ -3,8 +3,9 @@
 For a symmetric window of half-length h, ndimage computes each output as
 ``x[i] w[h]`` then, for j = h down to 1, ``+= (x[i - j] + x[i + j]) w[h - j]``; the loops here do the same
 additions in the same order (no fastmath, so no reordering or fused multiply-adds), whole rows at a
-time so that they vectorise. The caller pads the borders (``np.pad``) the way ndimage's mode extends
-them. Imported only through ``metrics._compiled.compiled_kernels``, which falls back to ndimage.
+time so that they vectorise. The borders are extended the way ndimage's mode extends them, through
+index maps the caller builds (rows are copied only for the output rows near the borders). Imported
+only through ``metrics._compiled.compiled_kernels``, which falls back to ndimage.
 """
 from __future__ import annotations
 
@@ -45,34 +46,25 @@ def _add_one(acc, a1, b1, w1):
 
 
 @numba.njit(inline="always", **_JIT)
-def _source_row(x, row_map, k, zero):
-    """Row ``k`` of ``x`` extended along axis 0 by ``row_map`` (-1: a zero row)."""
-    r = row_map[k]
-    return x[r] if r >= 0 else zero
-
-
-@numba.njit(inline="always", **_JIT)
-def _filter_axis0(x, row_map, i, w, zero, acc):
-    """``acc`` = output row i of the axis-0 pass over ``x`` extended by ``row_map``."""
+def _filter_axis0(src, first, w, acc):
+    """``acc`` = the window ``w`` over rows ``first`` to ``first + 2h`` of ``src``, centred on ``first + h``."""
     h = len(w) // 2
     j = h
     if h >= 2:
-        _start_two(acc, _source_row(x, row_map, i + h, zero), w[h],
-                   _source_row(x, row_map, i, zero), _source_row(x, row_map, i + 2 * h, zero), w[0],
-                   _source_row(x, row_map, i + 1, zero), _source_row(x, row_map, i + 2 * h - 1, zero), w[1])
+        _start_two(acc, src[first + h], w[h], src[first], src[first + 2 * h], w[0],
+                   src[first + 1], src[first + 2 * h - 1], w[1])
         j = h - 2
     else:
-        centre, w_centre = _source_row(x, row_map, i + h, zero), w[h]
+        centre, w_centre = src[first + h], w[h]
         for c in range(len(acc)):
             acc[c] = centre[c] * w_centre
     while j >= 3:
-        _add_three(acc, _source_row(x, row_map, i + h - j, zero), _source_row(x, row_map, i + h + j, zero), w[h - j],
-                   _source_row(x, row_map, i + h - j + 1, zero), _source_row(x, row_map, i + h + j - 1, zero),
-                   w[h - j + 1], _source_row(x, row_map, i + h - j + 2, zero),
-                   _source_row(x, row_map, i + h + j - 2, zero), w[h - j + 2])
+        _add_three(acc, src[first + h - j], src[first + h + j], w[h - j],
+                   src[first + h - j + 1], src[first + h + j - 1], w[h - j + 1],
+                   src[first + h - j + 2], src[first + h + j - 2], w[h - j + 2])
         j -= 3
     while j >= 1:
-        _add_one(acc, _source_row(x, row_map, i + h - j, zero), _source_row(x, row_map, i + h + j, zero), w[h - j])
+        _add_one(acc, src[first + h - j], src[first + h + j], w[h - j])
         j -= 1
 
 
@@ -99,6 +91,23 @@ def _filter_axis1(line, w, acc):
         j -= 1
 
 
+@numba.njit(inline="always", **_JIT)
+def _filter_rows(src, first, i0, i1, w, col_map, lead, line, out):
+    """Output rows i0 to i1 - 1 of ``correlate_separable``, the axis-0 window of row i being the 2h + 1
+    rows of ``src`` from ``first + i - i0``."""
+    width = src.shape[1]
+    middle = line[lead:lead + width]
+    for i in range(i0, i1):
+        _filter_axis0(src, first + i - i0, w, middle)
+        for k in range(lead):
+            q = col_map[k]
+            line[k] = middle[q] if q >= 0 else 0.0
+        for k in range(lead + width, len(col_map)):
+            q = col_map[k]
+            line[k] = middle[q] if q >= 0 else 0.0
+        _filter_axis1(line, w, out[i])
+
+
 @numba.njit(**_JIT)
 def correlate_separable(x, w, row_map, col_map, lead, out):
     """``out`` = ``x`` correlated with the symmetric window ``w`` along axis 0, then along axis 1, each
@@ -108,25 +117,42 @@ def correlate_separable(x, w, row_map, col_map, lead, out):
     ``np.pad`` the columns, filter axis 1, without the padded copies; identity maps give 'valid'.
 
     Per output row, the axis-0 pass goes into a private row buffer (with room for the column border,
-    filled from the map), which the axis-1 pass reads. The taps are ndimage's, in its order:
-    ``x[i] w[h]``, then for j = h down to 1, ``+= (x[i - j] + x[i + j]) w[h - j]``; the first two pairs
-    go with the centre and the others three at a time, so that a buffer is loaded and stored once per
-    three taps (the same additions: the same bits)."""
-    width = x.shape[1]
-    zero = np.zeros(width)
+    filled from the map), which the axis-1 pass reads and writes into ``out``. The axis-0 pass reads
+    consecutive rows of one 2-D array: of ``x`` itself where the map gives x's rows in order (the
+    interior), else of a copy of the extended rows a run of border rows needs (a handful: a row chosen
+    per tap between ``x`` and a zero row costs numba reference counting per row view, 3x the
+    arithmetic). The taps are ndimage's, in its order: ``x[i] w[h]``, then for j = h down to 1,
+    ``+= (x[i - j] + x[i + j]) w[h - j]``; the first two pairs go with the centre and the others three
+    at a time, so that a buffer is loaded and stored once per three taps (the same additions: the same
+    bits)."""
+    h = len(w) // 2
+    width, rows = x.shape[1], out.shape[0]
     line = np.empty(len(col_map))
-    middle = line[lead:lead + width]
-    acc = np.empty(out.shape[1])
-    for i in range(out.shape[0]):
-        _filter_axis0(x, row_map, i, w, zero, middle)
-        for k in range(lead):
-            q = col_map[k]
-            line[k] = middle[q] if q >= 0 else 0.0
-        for k in range(lead + width, len(col_map)):
-            q = col_map[k]
-            line[k] = middle[q] if q >= 0 else 0.0
-        _filter_axis1(line, w, acc)
-        out[i, :] = acc
+    # ordered[k]: how many positions up to k map to consecutive rows of x (row i's window is the
+    # 2h + 1 positions from i, so it reads x directly when ordered[i + 2h] > 2h)
+    ordered = np.zeros(len(row_map), np.intp)
+    for k in range(len(row_map)):
+        if row_map[k] >= 0:
+            ordered[k] = ordered[k - 1] + 1 if k > 0 and row_map[k] == row_map[k - 1] + 1 else 1
+    i = 0
+    while i < rows:
+        j = i
+        if ordered[i + 2 * h] > 2 * h:
+            while j < rows and ordered[j + 2 * h] > 2 * h:
+                j += 1
+            _filter_rows(x, row_map[i], i, j, w, col_map, lead, line, out)
+        else:
+            while j < rows and ordered[j + 2 * h] <= 2 * h:
+                j += 1
+            edge = np.empty((j - i + 2 * h, width))
+            for k in range(len(edge)):
+                q = row_map[i + k]
+                if q >= 0:
+                    edge[k] = x[q]
+                else:
+                    edge[k] = 0.0
+            _filter_rows(edge, 0, i, j, w, col_map, lead, line, out)
+        i = j
 
 
 @numba.njit(**_JIT)

@@ -61,7 +61,12 @@ def grey_levels(x: np.ndarray) -> np.ndarray:
 
 
 def stretch_levels(x: np.ndarray) -> np.ndarray:
-    """Zheng Liu's ``normalize1``: min-max stretch to 0..255, rounded (all-zero input is kept)."""
+    """Zheng Liu's ``normalize1``: min-max stretch to 0..255, rounded (all-zero input is kept); once per
+    input array within ``compute`` (NMI and NCIE stretch the same images, and so do Qcb and Qcv)."""
+    return shared("stretch_levels", _stretch_levels, x)
+
+
+def _stretch_levels(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     lo, hi = x.min(), x.max()
     if lo == 0 and hi == 0:
@@ -295,11 +300,6 @@ def freqspace_grid(shape) -> tuple[np.ndarray, np.ndarray]:
     def axis(n):
         return (np.arange(n) - np.floor(n / 2)) * (2.0 / n)
     return np.meshgrid(axis(cols), axis(rows))
-
-
-def frequency_filter(x: np.ndarray, transfer: np.ndarray) -> np.ndarray:
-    """``real(ifft2(ifftshift(fftshift(fft2(x)) .* H)))`` with a centred transfer function ``H``."""
-    return np.fft.ifft2(np.fft.fft2(x) * np.fft.ifftshift(transfer)).real
 
 
 def block_reduce(x: np.ndarray, block: int, fn) -> np.ndarray:

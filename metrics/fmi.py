@@ -36,10 +36,14 @@ def window_vectors(feature: np.ndarray, size: int = FMI_WINDOW) -> np.ndarray:
     Windows run along the contiguous last axis so that every per-cell operation below is a long
     contiguous loop over windows and the 9x9 joint-PDF cells broadcast over the leading axes (with the
     9 cells innermost, numpy spends its time in loop set-up, not arithmetic)."""
-    if min(feature.shape) < size:
-        raise ImageTooSmall(f"feature image {feature.shape} smaller than the {size}x{size} window")
+    _check_fits(feature, size)
     view = sliding_window_view(feature, (size, size))          # (rows', cols', r, c), no copy
     return view.transpose(3, 2, 0, 1).reshape(size * size, -1)  # one copy: [c*size + r, position]
+
+
+def _check_fits(feature: np.ndarray, size: int) -> None:
+    if min(feature.shape) < size:
+        raise ImageTooSmall(f"feature image {feature.shape} smaller than the {size}x{size} window")
 
 
 def sequential_sum(x: np.ndarray) -> np.ndarray:
@@ -314,7 +318,7 @@ def feature_mutual_information(fa: np.ndarray, fb: np.ndarray, ff: np.ndarray, s
     kernels = compiled_kernels("metrics._fmi_numba", _warm_up, "FMI") if size == FMI_WINDOW else None
     if kernels is None:
         return _feature_mutual_information_numpy(fa, fb, ff, size)
-    window_vectors(ff, size)                    # the same ImageTooSmall as the numpy path
+    _check_fits(ff, size)                       # the same ImageTooSmall as the numpy path
     fa, fb, ff = (np.ascontiguousarray(x, dtype=np.float64) for x in (fa, fb, ff))
     n_windows = (ff.shape[0] - size + 1) * (ff.shape[1] - size + 1)
     scores = np.empty(2 * n_windows)

@@ -298,3 +298,11 @@ def test_speed_versus_times_the_other_checkouts_metrics_side_by_side(tmp_path, c
     assert speed_ups and speed_ups[0] > 2       # this checkout's suite on a 40x40 triple: well under 0.15 s
     assert speed.main(["--versus", str(tmp_path)]) == 2
     assert "not a checkout" in capsys.readouterr().err
+
+
+def test_fmi_refuses_images_smaller_than_its_window_on_both_paths():
+    from metrics._filters import ImageTooSmall
+    x = np.arange(10.0).reshape(2, 5)
+    for fmi in (feature_mutual_information, _feature_mutual_information_numpy):
+        with pytest.raises(ImageTooSmall, match="smaller than the 3x3 window"):
+            fmi(x, x[::-1], 0.5 * x)

@@ -216,13 +216,12 @@ def versus(other: Path, rounds: int, repeat: int, convention: str, clock: str, n
                   + ", ".join(f"{k} {v:.1f} ms" for k, v in times[tree][-1].items()), flush=True)
     print(f"\n{len(triples)} reference triples, median per round of the best of {repeat} per triple; {clock} clock, "
           f"one thread, {rounds} rounds alternated; convention {convention}")
-    print(f"{'':26s} {'this checkout (ms)':>24s} {other.name + ' (ms)':>24s} {'speed-up':>9s}")
+    cells = {label: [" / ".join(f"{t[label]:.0f}" for t in times[tree]) for tree in (here, other)] for label in GROUPS}
+    width = max(len(c) for pair in cells.values() for c in pair) + 2
+    print(f"{'':26s}{'this checkout (ms)':>{width}s}{other.name + ' (ms)':>{width}s}{'speed-up':>10s}")
     for label in GROUPS:
-        ours = [t[label] for t in times[here]]
-        theirs = [t[label] for t in times[other]]
-        ratio = float(np.median([b / a for a, b in zip(ours, theirs)]))
-        print(f"{label:26s} {' / '.join(f'{v:.0f}' for v in ours):>24s} {' / '.join(f'{v:.0f}' for v in theirs):>24s} "
-              f"{ratio:8.2f}x")
+        ratio = float(np.median([b[label] / a[label] for a, b in zip(times[here], times[other])]))
+        print(f"{label:26s}{cells[label][0]:>{width}s}{cells[label][1]:>{width}s}{ratio:9.2f}x")
     print("(speed-up: the median over rounds of the other checkout's time over this one's)")
     return 0
 

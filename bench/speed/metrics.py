@@ -284,7 +284,8 @@ def _print_large(metrics, triple, convention, repeat, clock, side=1024):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     print(f"metrics.compute, whole suite, one {side}x{side} triple: {1000 * seconds:.0f} ms, "
-          f"peak memory {peak / 2 ** 20:.0f} MiB (numpy allocations)")
+          f"peak memory {peak / 2 ** 20:.0f} MiB (numpy allocations; not counted: torch's FFT in Qp holds a "
+          f"second copy of the 24 filter responses during its call, {24 * 8 * side * side / 2 ** 20:.0f} MiB)")
 
 
 def _timed_compute(compute, a, b, f, names, convention, clock):

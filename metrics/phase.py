@@ -105,13 +105,14 @@ def phase_congruency(image):
 
 def inverse_fft2(spectra: np.ndarray) -> np.ndarray:
     """Inverse 2-D FFTs over the last two axes of complex64 ``spectra`` (Qp's 24 filter responses per
-    image), by torch's FFT (MKL): about 1.9x faster per ``phase_congruency`` than scipy's pocketfft on
-    one core, measured side by side. Its float32 rounding is not pocketfft's: on the 14 reference
-    triples Qp moved by at most 3.1e-8 relative and stays within 1.3e-8 of Zheng Liu's double code
-    (1.7e-8 before). Its values do not depend on the batch shape or on torch's thread count. Unlike
-    scipy's in-place transform it holds a second array of the responses' size during the call (192
-    MiB for a 1024x1024 image; tracemalloc does not see it). torch is imported here, on the first Qp of a process (about 3 s on the 2-core machine, once), not
-    with ``metrics``."""
+    image), by torch's FFT (MKL), which the speed issue allows for Qp: Qp alone went from 70 / 63 to
+    39 / 38 ms per triple (``python -m bench.speed.metrics``, old and new checkouts alternated; README,
+    Speed). Its float32 rounding is not scipy's pocketfft's: on the 14 reference triples Qp moved by at
+    most 3.1e-8 relative and stays within 1.3e-8 of Zheng Liu's double code (1.7e-8 before). Its
+    values do not depend on the batch shape or on torch's thread count. Unlike scipy's in-place
+    transform it holds a second array of the responses' size during the call (192 MiB for a 1024x1024
+    image; tracemalloc does not see it). torch is imported here, on the first Qp of a process (1-3 s
+    on the 2-core machine, once), not with ``metrics``."""
     import torch
     return torch.fft.ifft2(torch.from_numpy(np.ascontiguousarray(spectra))).numpy()
 

@@ -54,7 +54,8 @@ def _triples():
 
 def _triple_files():
     """([[A, B, F] PNG paths] of the reference triples, their folder), or ([], None) without them."""
-    root = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "reference" / "metrics"
+    shared = Path(os.environ.get("FUSION_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    root = shared / "reference" / "metrics"
     if not (root / "triples.csv").is_file():
         return [], None
     import pandas as pd
@@ -193,7 +194,7 @@ def versus(other: Path, rounds: int, repeat: int, convention: str, clock: str, n
     if not (other / "metrics" / "registry.py").is_file():
         print(f"error: --versus {other}: not a checkout of this repository (no metrics/registry.py)", file=sys.stderr)
         return 2
-    triples, root = _triple_files()
+    triples, _ = _triple_files()
     if not triples:
         print("error: --versus needs the reference triples (../shared/reference/metrics or FUSION_SHARED)",
               file=sys.stderr)

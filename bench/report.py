@@ -26,10 +26,10 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from bench import analysis  # noqa: E402
 from common.io import write_bytes, write_json, write_text  # noqa: E402
 from metrics._allocator import release_freed_memory  # noqa: E402
+from metrics.sets import HEADLINE  # noqa: E402
 
 GRID_PAIRS = 4
 GRID_COLUMNS = 9
-HEADLINE = ("EN", "SD", "SF", "MI", "SCD", "VIF", "Qabf", "SSIM")
 
 
 def _save(fig, path: Path) -> Path:

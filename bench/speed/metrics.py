@@ -144,7 +144,6 @@ def main(argv=None):
     _print_large(metrics, triples[0], args.convention, args.repeat, clock)
 
 
-EVALUATOR_12 = ("EN", "SD", "SF", "AG", "MI", "MSE", "CC", "PSNR", "SCD", "VIF", "Qabf", "SSIM")  # CDDFuse's
 GROUPS = ("whole suite", "whole suite without FMI", "Evaluator.py 12")
 
 # Run in the other checkout's directory with only that checkout's root ahead of site-packages, so that
@@ -189,6 +188,7 @@ def versus(other: Path, rounds: int, repeat: int, convention: str, clock: str, n
     import json
     import subprocess
 
+    from metrics.sets import EVALUATOR_PY
     here = Path(__file__).resolve().parents[2]
     other = other.resolve()
     if not (other / "metrics" / "registry.py").is_file():
@@ -200,7 +200,7 @@ def versus(other: Path, rounds: int, repeat: int, convention: str, clock: str, n
               file=sys.stderr)
         return 2
     spec = json.dumps({"triples": triples, "repeat": repeat, "convention": convention, "clock": clock,
-                       "evaluator": list(EVALUATOR_12)})
+                       "evaluator": list(EVALUATOR_PY)})
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     times = {here: [], other: []}
     for r in range(rounds):

@@ -298,6 +298,9 @@ def test_speed_versus_times_the_other_checkouts_metrics_side_by_side(tmp_path, c
     assert speed_ups and speed_ups[0] > 2       # this checkout's suite on a 40x40 triple: well under 0.15 s
     assert speed.main(["--versus", str(tmp_path)]) == 2
     assert "not a checkout" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:                                # nothing to time: refused
+        speed.main(["--versus", str(other), "--rounds", "0"])
+    assert refused.value.code == 2 and "'0' is not a whole number of at least 1" in capsys.readouterr().err
 
 
 def test_fmi_refuses_images_smaller_than_its_window_on_both_paths():

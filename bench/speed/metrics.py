@@ -82,16 +82,27 @@ def _reference_seconds(root):
     return out
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (0 rounds or repeats would leave nothing to time)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--convention", default="cddfuse")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=_positive, default=3)
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--numpy-path", action="store_true",
                         help="block numba's import: every metric on its numpy fallback (as without numba)")
     parser.add_argument("--versus", type=Path, metavar="DIR",
                         help="instead: this checkout against another checkout DIR, side by side (see above)")
-    parser.add_argument("--rounds", type=int, default=3, help="with --versus: alternated rounds")
+    parser.add_argument("--rounds", type=_positive, default=3, help="with --versus: alternated rounds")
     parser.add_argument("--values", type=Path, metavar="JSON",
                         help="instead: write every metric under every convention on the triples, from one "
                              "compute and alone, as exact hex floats (compare two commits' files with diff)")

@@ -111,8 +111,8 @@ def inverse_fft2(spectra: np.ndarray) -> np.ndarray:
     most 3.1e-8 relative and stays within 1.3e-8 of Zheng Liu's double code (1.7e-8 before). Its
     values do not depend on the batch shape or on torch's thread count. Unlike scipy's in-place
     transform it holds a second array of the responses' size during the call (192 MiB for a 1024x1024
-    image; tracemalloc does not see it). torch is imported here, on the first Qp of a process (1-3 s
-    on the 2-core machine, once), not with ``metrics``."""
+    image; tracemalloc does not see it). torch is imported here, on the first Qp of a process (once;
+    the start-up line of ``python -m bench.speed.metrics`` includes it), not with ``metrics``."""
     import torch
     return torch.fft.ifft2(torch.from_numpy(np.ascontiguousarray(spectra))).numpy()
 
